@@ -1,0 +1,96 @@
+"""One configuration dataclass for the whole core; the ROS node mirrors it as parameters.
+
+Every field carries its description and allowed values in ``field(metadata=...)`` so that
+the node can declare ROS parameters (with descriptors and ranges) from this single source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+DEVICES_HELP = "auto | cpu | cuda | cuda:N"
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+BODY_MODELS = ("smpl", "smplx", "skeleton")
+GENDERS = ("neutral", "male", "female")
+BBOX_MODES = ("full_frame", "roi")
+
+
+def _f(default: Any, description: str, *, choices: tuple[str, ...] | None = None,
+       min_value: float | None = None, max_value: float | None = None) -> Any:
+    meta = {"description": description, "choices": choices, "min": min_value, "max": max_value}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class MocapConfig:
+    device: str = _f("auto", f"Where inference runs: {DEVICES_HELP}. auto = first CUDA GPU, "
+                     "else CPU (logged once).")
+    precision: str = _f("auto", "Network precision. auto = fp16 on CUDA, fp32 on CPU. Rotation "
+                        "and body-model math always stay fp32.", choices=PRECISIONS)
+    n_iter: int = _f(1, "HMR regressor iterations: 1 = fast, 3 = FrankMocap's original.",
+                     min_value=1, max_value=5)
+    assets_dir: str = _f("", "FrankMocap checkout or its extra_data/ folder holding the body "
+                         "checkpoint, smpl_mean_params.npz and the SMPL model.")
+    checkpoint: str = _f("", "Explicit path of FrankMocap's body checkpoint (.pt); overrides "
+                         "assets_dir.")
+    mean_params: str = _f("", "Explicit path of smpl_mean_params.npz; overrides assets_dir.")
+    smpl_model: str = _f("", "Explicit path of the SMPL/SMPL-X model file (.pkl/.npz); "
+                         "overrides assets_dir.")
+    body_model: str = _f("smpl", "Kinematic model: smpl, smplx, or skeleton (approximate "
+                         "bone lengths, no SMPL file needed, no mesh).", choices=BODY_MODELS)
+    gender: str = _f("neutral", "SMPL model gender.", choices=GENDERS)
+    return_vertices: bool = _f(False, "Also compute the mesh vertices (slower; off for speed).")
+    bbox_mode: str = _f("full_frame", "Person box: full_frame (whole frame, padded to a "
+                        "square) or roi (fixed box).", choices=BBOX_MODES)
+    roi: list[float] = _f([0.0, 0.0, 0.0, 0.0], "Fixed person box x, y, w, h in pixels for "
+                          "bbox_mode=roi.")
+    resize_short: int = _f(0, "Downscale frames whose short side exceeds this many pixels "
+                           "before cropping (0 = off). Outputs stay in input pixels.",
+                           min_value=0, max_value=4096)
+    min_crop_px: float = _f(20.0, "Crops whose side is under this many pixels give an invalid "
+                            "pose (FrankMocap skips them too).", min_value=1.0, max_value=1e4)
+    focal_length: float = _f(0.0, "Focal length in pixels when no CameraInfo is known; 0 = from "
+                             "fallback_hfov_deg.", min_value=0.0, max_value=1e5)
+    fallback_hfov_deg: float = _f(60.0, "Horizontal field of view assumed when neither "
+                                  "CameraInfo nor focal_length is given (typical USB webcam).",
+                                  min_value=10.0, max_value=170.0)
+    min_confidence: float = _f(0.0, "Poses whose confidence is below this are marked invalid.",
+                               min_value=0.0, max_value=1.0)
+
+    def validate(self) -> MocapConfig:
+        """Raise ValueError naming the field and its allowed values for anything out of range."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            meta = f.metadata
+            if meta.get("choices") and value not in meta["choices"]:
+                raise ValueError(f"{f.name}={value!r} is not one of {list(meta['choices'])}")
+            lo, hi = meta.get("min"), meta.get("max")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                (lo is not None and value < lo) or (hi is not None and value > hi)
+            ):
+                raise ValueError(f"{f.name}={value!r} is outside [{lo}, {hi}]")
+        if self.device != "auto" and self.device != "cpu" and not (
+            self.device == "cuda" or (self.device.startswith("cuda:")
+                                      and self.device[5:].isdigit())
+        ):
+            raise ValueError(f"device={self.device!r} is not one of {DEVICES_HELP}")
+        if len(self.roi) != 4:
+            raise ValueError(f"roi must have 4 numbers (x, y, w, h), got {self.roi!r}")
+        if self.bbox_mode == "roi" and (self.roi[2] <= 0 or self.roi[3] <= 0):
+            raise ValueError(f"roi={self.roi!r}: bbox_mode=roi needs a positive width and height")
+        return self
+
+    def replace(self, **changes: Any) -> MocapConfig:
+        return dataclasses.replace(self, **changes).validate()
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> MocapConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown configuration keys: {unknown}; known: {sorted(names)}")
+        return cls(**values).validate()
