@@ -1,0 +1,185 @@
+"""Pure state machine deciding whether an incoming pose may become robot motion.
+
+States: DISABLED (initial) and ENABLED. Only an explicit `enable()` arms the gate; while
+disabled every check answers hold("disabled"). `enable()` forgets the previously accepted
+pose, so nothing from before is compared against or resumed: the first pose after it is
+judged on its own (no jump check), and until one is accepted `tick` answers
+hold("no_pose_yet").
+
+`check(pose_stamp_s, now_s, valid, confidence, angles)`, in this order:
+  disabled      the gate is disabled
+  invalid       `valid` is false, or any of stamp, now, confidence, angles is NaN/inf
+  clock_skew    the stamp lies more than `clock_skew_tolerance` in the future of `now`
+  stale         now - stamp > `pose_timeout`, or the stamp is not newer than the last
+                accepted pose's (duplicate / out of order)
+  low_confidence confidence < `min_confidence`
+  jump          some angle differs (wrapped to (-pi, pi]) by more than `max_jump` from the
+                last ACCEPTED pose, and that pose is at most `jump_window` seconds older.
+                A longer gap is a re-acquisition: the pose is accepted and the rate limiter
+                takes the robot there at its limits. So a one-frame glitch (left/right swap,
+                mis-detection) is dropped, while a real fast move is followed after at most
+                `jump_window` seconds of holding.
+  accept        otherwise (the pose becomes the last accepted one)
+
+`tick(now_s)`, called by the control loop: disabled / no_pose_yet / stale (the last
+accepted pose's STAMP is older than `pose_timeout`: data age, not arrival time, counts)
+/ accept. Timestamps are seconds on one clock (e.g. ROS time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from mocap_ros.teleop._quat import FloatArray, wrap_angle
+from mocap_ros.teleop.angles import angles_to_vector
+
+HOLD_REASONS: tuple[str, ...] = (
+    "disabled",
+    "stale",
+    "invalid",
+    "low_confidence",
+    "jump",
+    "no_pose_yet",
+    "clock_skew",
+)
+
+
+@dataclass(frozen=True)
+class SafetyParams:
+    """Gate thresholds (seconds, radians, confidence in the estimator's units)."""
+
+    pose_timeout: float = 0.25
+    clock_skew_tolerance: float = 0.05
+    min_confidence: float = 0.5
+    max_jump: float = 0.8
+    jump_window: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("pose_timeout", "max_jump", "jump_window"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"SafetyParams.{name} must be finite and > 0, got {v}")
+        if not (np.isfinite(self.clock_skew_tolerance) and self.clock_skew_tolerance >= 0):
+            raise ValueError("SafetyParams.clock_skew_tolerance must be finite and >= 0")
+        if not np.isfinite(self.min_confidence):
+            raise ValueError("SafetyParams.min_confidence must be finite")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """accept=True, or accept=False with `reason` one of HOLD_REASONS."""
+
+    accept: bool
+    reason: str | None = None
+
+    @property
+    def hold(self) -> bool:
+        return not self.accept
+
+
+ACCEPT = Decision(True)
+
+
+def _hold(reason: str) -> Decision:
+    assert reason in HOLD_REASONS
+    return Decision(False, reason)
+
+
+def _as_vector(angles: Mapping[str, float] | ArrayLike) -> FloatArray | None:
+    try:
+        if isinstance(angles, Mapping):
+            return angles_to_vector(angles)
+        return np.asarray(angles, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        return None
+
+
+def _finite(x: object) -> bool:
+    try:
+        return bool(np.isfinite(float(x)))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+class SafetyGate:
+    """See the module docstring."""
+
+    def __init__(self, params: SafetyParams | None = None) -> None:
+        self.params = params if params is not None else SafetyParams()
+        self._enabled = False
+        self._last_angles: FloatArray | None = None
+        self._last_stamp: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @property
+    def last_accepted_stamp(self) -> float | None:
+        return self._last_stamp
+
+    def enable(self) -> None:
+        self._enabled = True
+        self._last_angles = None
+        self._last_stamp = None
+
+    def disable(self) -> None:
+        self._enabled = False
+        self._last_angles = None
+        self._last_stamp = None
+
+    def check(
+        self,
+        pose_stamp_s: float,
+        now_s: float,
+        valid: bool,
+        confidence: float,
+        angles: Mapping[str, float] | ArrayLike,
+    ) -> Decision:
+        p = self.params
+        if not self._enabled:
+            return _hold("disabled")
+        vec = _as_vector(angles)
+        if (
+            not bool(valid)
+            or vec is None
+            or not np.all(np.isfinite(vec))
+            or not (_finite(pose_stamp_s) and _finite(now_s) and _finite(confidence))
+        ):
+            return _hold("invalid")
+        stamp, now = float(pose_stamp_s), float(now_s)
+        if stamp - now > p.clock_skew_tolerance:
+            return _hold("clock_skew")
+        if now - stamp > p.pose_timeout:
+            return _hold("stale")
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            return _hold("stale")
+        if float(confidence) < p.min_confidence:
+            return _hold("low_confidence")
+        if (
+            self._last_angles is not None
+            and self._last_stamp is not None
+            and stamp - self._last_stamp <= p.jump_window
+        ):
+            if vec.shape != self._last_angles.shape:
+                return _hold("invalid")
+            if vec.size and np.max(np.abs(wrap_angle(vec - self._last_angles))) > p.max_jump:
+                return _hold("jump")
+        self._last_angles = vec.copy()
+        self._last_stamp = stamp
+        return ACCEPT
+
+    def tick(self, now_s: float) -> Decision:
+        if not self._enabled:
+            return _hold("disabled")
+        if not _finite(now_s):
+            return _hold("invalid")
+        if self._last_stamp is None:
+            return _hold("no_pose_yet")
+        if float(now_s) - self._last_stamp > self.params.pose_timeout:
+            return _hold("stale")
+        return ACCEPT

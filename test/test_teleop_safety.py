@@ -1,0 +1,343 @@
+"""SafetyGate decisions and TeleopController guarantees (limits, holds, enable/disable)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mocap_ros.skeleton import NUM_JOINTS
+from mocap_ros.teleop.angles import ANGLE_NAMES, angles_to_local_rotations
+from mocap_ros.teleop.controller import TeleopController
+from mocap_ros.teleop.retarget import RobotJointMap
+from mocap_ros.teleop.safety import HOLD_REASONS, SafetyGate, SafetyParams
+
+CONFIG = Path(__file__).resolve().parents[1] / "config"
+RATE = 50.0
+DT = 1.0 / RATE
+
+
+def g1() -> RobotJointMap:
+    return RobotJointMap.from_yaml(CONFIG / "teleop_g1.yaml")
+
+
+def pose_quats(**angles: float) -> np.ndarray:
+    a = dict.fromkeys(ANGLE_NAMES, 0.0)
+    a.update(angles)
+    return angles_to_local_rotations(a)
+
+
+ANGLES = np.zeros(3)
+
+
+# -------------------------------------------------------------------------------- gate
+def test_gate_starts_disabled_and_reports_each_reason() -> None:
+    gate = SafetyGate()
+    assert not gate.enabled
+    assert gate.check(1.0, 1.0, True, 1.0, ANGLES).reason == "disabled"
+    assert gate.tick(1.0).reason == "disabled"
+    gate.enable()
+    assert gate.tick(1.0).reason == "no_pose_yet"
+    assert gate.check(1.0, 1.0, False, 1.0, ANGLES).reason == "invalid"
+    assert gate.check(math.nan, 1.0, True, 1.0, ANGLES).reason == "invalid"
+    assert gate.check(1.0, math.inf, True, 1.0, ANGLES).reason == "invalid"
+    assert gate.check(1.0, 1.0, True, math.nan, ANGLES).reason == "invalid"
+    assert gate.check(1.0, 1.0, True, 1.0, np.array([0.0, math.nan, 0.0])).reason == "invalid"
+    assert gate.check(1.0, 1.0, True, 1.0, {"head_yaw": math.inf}).reason == "invalid"
+    assert gate.check(1.2, 1.0, True, 1.0, ANGLES).reason == "clock_skew"
+    assert gate.check(0.7, 1.0, True, 1.0, ANGLES).reason == "stale"
+    assert gate.check(0.9, 1.0, True, 0.1, ANGLES).reason == "low_confidence"
+    assert gate.check(0.9, 1.0, True, 0.9, ANGLES).accept
+    assert gate.check(0.9, 1.0, True, 0.9, ANGLES).reason == "stale"  # duplicate stamp
+    assert gate.check(0.95, 1.0, True, 0.9, np.array([0.0, 0.0, 0.9])).reason == "jump"
+    assert gate.check(0.96, 1.0, True, 0.9, np.array([0.0, 0.0, 0.5])).accept
+    assert gate.tick(1.0).accept
+    assert gate.tick(0.96 + 0.26).reason == "stale"
+    gate.disable()
+    assert gate.check(2.0, 2.0, True, 1.0, ANGLES).reason == "disabled"
+    assert set(HOLD_REASONS) == {
+        "disabled",
+        "stale",
+        "invalid",
+        "low_confidence",
+        "jump",
+        "no_pose_yet",
+        "clock_skew",
+    }
+
+
+def test_jump_is_wrap_aware_and_expires_after_the_window() -> None:
+    gate = SafetyGate(SafetyParams(max_jump=0.5, jump_window=0.3))
+    gate.enable()
+    assert gate.check(0.0, 0.0, True, 1.0, np.array([3.1])).accept
+    # +3.1 -> -3.1 is a 0.08 rad move across +-pi, not a 6.2 rad jump.
+    assert gate.check(0.03, 0.03, True, 1.0, np.array([-3.1])).accept
+    assert gate.check(0.06, 0.06, True, 1.0, np.array([1.0])).reason == "jump"
+    assert gate.check(0.2, 0.2, True, 1.0, np.array([1.0])).reason == "jump"
+    # Older than jump_window: a re-acquisition, accepted.
+    assert gate.check(0.4, 0.4, True, 1.0, np.array([1.0])).accept
+
+
+def test_enable_forgets_the_previous_pose() -> None:
+    gate = SafetyGate()
+    gate.enable()
+    assert gate.check(0.0, 0.0, True, 1.0, np.array([0.0])).accept
+    gate.disable()
+    gate.enable()
+    assert gate.tick(0.01).reason == "no_pose_yet"
+    assert gate.check(0.02, 0.02, True, 1.0, np.array([2.0])).accept  # no jump check
+
+
+def test_gate_params_are_validated() -> None:
+    with pytest.raises(ValueError):
+        SafetyParams(pose_timeout=0.0)
+    with pytest.raises(ValueError):
+        SafetyParams(max_jump=math.nan)
+
+
+# -------------------------------------------------------------------------- controller
+def run_tracking(ctl: TeleopController, quats: np.ndarray, t0: float, seconds: float) -> float:
+    """Feed the same fresh pose at 25 Hz and step at 50 Hz; returns the end time."""
+    t = t0
+    for k in range(int(seconds * RATE)):
+        t = t0 + (k + 1) * DT
+        if k % 2 == 0:
+            ctl.on_pose(t - 0.02, t, True, 1.0, quats)
+        ctl.step(t)
+    return t
+
+
+def test_disabled_controller_never_outputs() -> None:
+    ctl = TeleopController(g1())
+    assert ctl.step(0.0) is None
+    assert ctl.on_pose(0.0, 0.0, True, 1.0, pose_quats()).reason == "disabled"
+    assert ctl.step(0.02) is None
+    ctl.enable(0.02)
+    out = ctl.step(0.04)
+    assert out is not None and out.status.reason == "no_pose_yet"
+    ctl.disable()
+    assert ctl.step(0.06) is None
+
+
+@pytest.mark.parametrize(
+    ("stamp_offset", "valid", "confidence", "quats", "reason"),
+    [
+        (-1.0, True, 1.0, None, "stale"),
+        (0.0, False, 1.0, None, "invalid"),
+        (0.0, True, 1.0, "nan", "invalid"),
+        (0.0, True, 1.0, "inf", "invalid"),
+        (0.0, True, 1.0, "shape", "invalid"),
+        (0.0, True, 1.0, "zero", "invalid"),
+        (0.0, True, 1.0, "scaled", "invalid"),
+        (0.0, True, 0.05, None, "low_confidence"),
+        (0.0, True, 1.0, "jump", "jump"),
+        (0.5, True, 1.0, None, "clock_skew"),
+    ],
+)
+def test_bad_pose_holds_on_the_very_next_step(
+    stamp_offset: float, valid: bool, confidence: float, quats: str | None, reason: str
+) -> None:
+    ctl = TeleopController(g1())
+    ctl.enable(0.0)
+    good = pose_quats(left_shoulder_flexion=0.5)
+    t = run_tracking(ctl, good, 0.0, 1.0)
+    assert ctl.step(t + DT).status.tracking  # type: ignore[union-attr]
+    t += DT
+    bad: np.ndarray = good.copy()
+    if quats == "nan":
+        bad[5, 2] = math.nan
+    elif quats == "inf":
+        bad[16, 0] = math.inf
+    elif quats == "zero":
+        bad[7] = 0.0  # left ankle: not followed by the G1 map, still an invalid pose
+    elif quats == "scaled":
+        bad = bad * 3.0  # not unit quaternions: a broken producer
+    elif quats == "shape":
+        bad = np.zeros((NUM_JOINTS - 1, 4))
+    elif quats == "jump":
+        bad = pose_quats(left_shoulder_flexion=0.5 + 1.2)
+    decision = ctl.on_pose(t + 0.01 + stamp_offset, t + 0.01, valid, confidence, bad)
+    assert decision.reason == reason
+    out = ctl.step(t + DT)
+    assert out is not None
+    assert not out.status.tracking and out.status.reason == reason
+
+
+def test_no_fresh_pose_turns_stale_and_hold_stops_the_robot() -> None:
+    jm = g1()
+    ctl = TeleopController(jm, hold_mode="hold")
+    ctl.enable(0.0)
+    # Start a big move, then the poses stop while the arm is moving fast.
+    t = run_tracking(ctl, pose_quats(left_shoulder_flexion=1.5, right_elbow_flexion=2.0), 0.0, 0.5)
+    moving = ctl.step(t + DT)
+    assert moving is not None and np.max(np.abs(moving.velocities)) > 0.5
+    t += DT
+    outs = []
+    for _ in range(100):
+        t += DT
+        out = ctl.step(t)
+        assert out is not None
+        outs.append(out)
+    assert outs[-1].status.reason == "stale"
+    assert all(not o.status.tracking for o in outs[20:])
+    # Decelerates within the acceleration limit, then repeats one command exactly.
+    prev_v = moving.velocities
+    for o in outs:
+        assert np.all(np.abs(o.velocities - prev_v) <= jm.acceleration_limits * DT + 1e-9)
+        prev_v = o.velocities
+    assert np.array_equal(outs[-1].positions, outs[-2].positions)
+    assert np.all(outs[-1].velocities == 0.0)
+
+
+def test_safe_pose_mode_goes_to_the_safe_pose_within_limits() -> None:
+    jm = RobotJointMap.from_yaml(CONFIG / "teleop_fr3.yaml")
+    ctl = TeleopController(jm, hold_mode="safe_pose")
+    ctl.enable(0.0, current_positions=[1.0, 1.0, 1.0, -1.0, 1.0, 2.5, 0.0])
+    prev = ctl.step(0.0)
+    assert prev is not None
+    t = 0.0
+    for _ in range(int(10 * RATE)):
+        t += DT
+        out = ctl.step(t)
+        assert out is not None and out.status.mode == "safe_pose"
+        assert out.status.reason == "no_pose_yet"
+        assert np.all(np.abs(out.positions - prev.positions) <= jm.velocity_limits * DT + 1e-9)
+        prev = out
+    assert prev.positions == pytest.approx(jm.safe_pose, abs=1e-9)
+
+
+def test_reenable_starts_fresh_without_a_jump() -> None:
+    jm = g1()
+    ctl = TeleopController(jm)
+    ctl.enable(0.0)
+    t = run_tracking(ctl, pose_quats(left_shoulder_flexion=1.0), 0.0, 4.0)
+    last = ctl.step(t + DT)
+    assert last is not None
+    t += DT
+    ctl.disable()
+    assert ctl.step(t + DT) is None
+    # Much later, re-enable: the output resumes exactly at the last command, at rest.
+    t += 30.0
+    ctl.enable(t)
+    first = ctl.step(t + DT)
+    assert first is not None and first.status.reason == "no_pose_yet"
+    assert np.array_equal(first.positions, last.positions)
+    # A stale pose from before the disable is refused; a fresh one is taken as is, with no
+    # blending into the filter state of the previous session.
+    assert ctl.on_pose(t - 30.0, t + DT, True, 1.0, pose_quats()).reason == "stale"
+    new = pose_quats(left_shoulder_flexion=-0.5)
+    assert ctl.on_pose(t + DT, t + 2 * DT, True, 1.0, new).accept
+    target = ctl.target
+    assert target is not None
+    i = jm.names.index("left_shoulder_pitch_joint")
+    assert target[i] == pytest.approx(0.5)  # -(-0.5): exactly the new command
+    out = ctl.step(t + 2 * DT)
+    assert out is not None
+    assert np.all(np.abs(out.velocities) <= jm.acceleration_limits * DT + 1e-9)  # from rest
+
+
+def test_enable_uses_measured_positions_and_rejects_bad_ones() -> None:
+    jm = g1()
+    ctl = TeleopController(jm)
+    with pytest.raises(ValueError):
+        ctl.enable(0.0, current_positions=np.full(len(jm), math.nan))
+    assert not ctl.enabled
+    start = np.clip(np.full(len(jm), 0.3), jm.lower, jm.upper)
+    ctl.enable(0.0, current_positions=start)
+    out = ctl.step(DT)
+    assert out is not None and np.array_equal(out.positions, start)
+
+
+def test_stalled_loop_and_bad_clock() -> None:
+    jm = g1()
+    ctl = TeleopController(jm)
+    ctl.enable(0.0)
+    q = pose_quats(left_shoulder_flexion=2.0)
+    ctl.on_pose(0.0, 0.0, True, 1.0, q)
+    a = ctl.step(0.01)
+    ctl.on_pose(4.99, 5.0, True, 1.0, q)
+    b = ctl.step(5.0)  # 5 s later: still at most 2 control periods of motion
+    assert a is not None and b is not None
+    assert np.all(np.abs(b.positions - a.positions) <= jm.velocity_limits * 2 * DT + 1e-9)
+    c = ctl.step(math.nan)
+    assert c is not None and c.status.reason == "invalid"
+    assert np.array_equal(c.positions, b.positions)
+    with pytest.raises(ValueError):
+        TeleopController(jm, hold_mode="freeze")
+
+
+# ------------------------------------------------------------------ property: never unsafe
+garbage_float = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(-10.0, 10.0),
+)
+quat_rows = st.lists(
+    st.lists(garbage_float, min_size=4, max_size=4), min_size=NUM_JOINTS, max_size=NUM_JOINTS
+)
+event = st.one_of(
+    st.tuples(
+        st.just("pose"),
+        st.one_of(st.floats(-0.5, 0.1), st.sampled_from([math.nan, math.inf])),  # stamp - now
+        st.booleans(),
+        garbage_float,  # confidence
+        st.one_of(
+            quat_rows,
+            st.builds(
+                lambda a: angles_to_local_rotations(dict(zip(ANGLE_NAMES, a, strict=True))),
+                st.lists(
+                    st.floats(-3.0, 3.0), min_size=len(ANGLE_NAMES), max_size=len(ANGLE_NAMES)
+                ),
+            ),
+        ),
+    ),
+    st.tuples(st.just("step"), st.floats(-0.01, 0.2)),  # dt to the next step (may be <= 0)
+    st.tuples(st.just("toggle")),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(sorted(CONFIG.glob("teleop_*.yaml"))),
+    st.sampled_from(["hold", "safe_pose"]),
+    st.booleans(),
+    st.lists(event, min_size=1, max_size=120),
+)
+def test_random_and_garbage_inputs_never_break_the_limits(
+    path: Path, hold_mode: str, mirror: bool, events: list[tuple]
+) -> None:
+    jm = RobotJointMap.from_yaml(path).with_mirror(mirror)
+    ctl = TeleopController(jm, hold_mode=hold_mode)
+    now = 0.0
+    ctl.enable(now)
+    prev: tuple[float, np.ndarray] | None = None
+    for ev in events:
+        if ev[0] == "pose":
+            _, offset, valid, confidence, quats = ev
+            ctl.on_pose(now + offset, now, valid, confidence, np.asarray(quats, dtype=float))
+        elif ev[0] == "toggle":
+            if ctl.enabled:
+                ctl.disable()
+            else:
+                ctl.enable(now)
+        else:
+            step_now = now + ev[1]
+            out = ctl.step(step_now)
+            now = max(now, step_now)
+            if not ctl.enabled:
+                assert out is None
+                continue
+            assert out is not None
+            p, v = out.positions, out.velocities
+            assert np.all(np.isfinite(p)) and np.all(np.isfinite(v))
+            assert np.all(p >= jm.lower) and np.all(p <= jm.upper)
+            assert np.all(np.abs(v) <= jm.velocity_limits + 1e-9)
+            if prev is not None:
+                elapsed = max(step_now - prev[0], 0.0)
+                assert np.all(np.abs(p - prev[1]) <= jm.velocity_limits * elapsed + 1e-9)
+            if out.status.reason is not None:
+                assert out.status.reason in HOLD_REASONS
+            prev = (max(step_now, prev[0]) if prev else step_now, p)
