@@ -63,16 +63,7 @@ class MocapConfig:
 
     def validate(self) -> MocapConfig:
         """Raise ValueError naming the field and its allowed values for anything out of range."""
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            meta = f.metadata
-            if meta.get("choices") and value not in meta["choices"]:
-                raise ValueError(f"{f.name}={value!r} is not one of {list(meta['choices'])}")
-            lo, hi = meta.get("min"), meta.get("max")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and (
-                (lo is not None and value < lo) or (hi is not None and value > hi)
-            ):
-                raise ValueError(f"{f.name}={value!r} is outside [{lo}, {hi}]")
+        _validate_fields(self)
         if self.device != "auto" and self.device != "cpu" and not (
             self.device == "cuda" or (self.device.startswith("cuda:")
                                       and self.device[5:].isdigit())
@@ -94,3 +85,88 @@ class MocapConfig:
         if unknown:
             raise ValueError(f"unknown configuration keys: {unknown}; known: {sorted(names)}")
         return cls(**values).validate()
+
+
+IMAGE_TRANSPORTS = ("raw", "compressed")
+
+
+@dataclass
+class NodeSettings:
+    """The ROS edge's own settings (topics are remapped, not configured)."""
+
+    image_transport: str = _f("raw", "raw: subscribe sensor_msgs/Image on image_raw; compressed: "
+                              "sensor_msgs/CompressedImage on image_raw/compressed.",
+                              choices=IMAGE_TRANSPORTS)
+    frame_prefix: str = _f("mocap_", "Prefix of the TF frames of the body's joints "
+                           "(<prefix>pelvis, <prefix>left_hip, ...).")
+    publish_tf: bool = _f(True, "Broadcast the joint frames on /tf (valid poses only).")
+    publish_markers: bool = _f(True, "Publish a MarkerArray skeleton on mocap/markers for RViz.")
+    publish_debug_image: bool = _f(False, "Publish an overlay image on mocap/debug_image.")
+    process_every_n: int = _f(1, "Process one frame in n (the newest); the others are skipped.",
+                              min_value=1, max_value=1000)
+    max_image_pixels: int = _f(4096 * 4096, "Frames larger than this many pixels are dropped.",
+                               min_value=1, max_value=1 << 30)
+    diagnostics_period: float = _f(1.0, "Seconds between /diagnostics reports.",
+                                   min_value=0.1, max_value=60.0)
+    camera_timeout: float = _f(1.0, "Seconds without a frame after which diagnostics report the "
+                               "camera as stalled.", min_value=0.05, max_value=600.0)
+
+    def validate(self) -> NodeSettings:
+        return _validate_fields(self)
+
+
+def _validate_fields(obj: Any) -> Any:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        meta = f.metadata
+        if meta.get("choices") and value not in meta["choices"]:
+            raise ValueError(f"{f.name}={value!r} is not one of {list(meta['choices'])}")
+        lo, hi = meta.get("min"), meta.get("max")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            (lo is not None and value < lo) or (hi is not None and value > hi)
+        ):
+            raise ValueError(f"{f.name}={value!r} is outside [{lo}, {hi}]")
+    return obj
+
+
+OUTPUT_TYPES = ("joint_state", "joint_trajectory", "float64_multi_array")
+HOLD_MODES = ("hold", "safe_pose")
+
+
+@dataclass
+class TeleopSettings:
+    """teleop_node's parameters; safety thresholds are enforced in the node itself."""
+
+    robot_config: str = _f("", "Joint map YAML (config/teleop_*.yaml). Empty = the installed "
+                           "teleop_generic.yaml.")
+    output_type: str = _f("joint_state", "joint_state (sensor_msgs/JointState), "
+                          "joint_trajectory (for joint_trajectory_controller) or "
+                          "float64_multi_array (for forward_command_controller), published on "
+                          "joint_commands.", choices=OUTPUT_TYPES)
+    rate_hz: float = _f(50.0, "Command rate (Hz), independent of the camera's.",
+                        min_value=1.0, max_value=1000.0)
+    hold_mode: str = _f("hold", "When a pose is refused: hold (brake to a stop and keep it) or "
+                        "safe_pose (move to the map's safe pose at the limits).",
+                        choices=HOLD_MODES)
+    pose_timeout: float = _f(0.25, "Poses older than this (s, header stamp vs node clock) are "
+                             "stale and never become motion.", min_value=0.01, max_value=5.0)
+    clock_skew_tolerance: float = _f(0.05, "Poses stamped further than this (s) in the future "
+                                     "are refused.", min_value=0.0, max_value=5.0)
+    min_confidence: float = _f(0.5, "Poses with a lower confidence are refused.",
+                               min_value=0.0, max_value=1.0)
+    max_jump: float = _f(0.8, "A followed angle changing by more than this (rad) between "
+                         "accepted poses is a jump and refused.", min_value=0.01, max_value=6.3)
+    jump_window: float = _f(0.5, "Jumps are judged against a pose at most this old (s).",
+                            min_value=0.01, max_value=10.0)
+    filter_min_cutoff: float = _f(5.25, "One Euro filter minimum cutoff (Hz, per stage).",
+                                  min_value=0.01, max_value=100.0)
+    filter_beta: float = _f(0.05, "One Euro filter speed coefficient.", min_value=0.0,
+                            max_value=100.0)
+    filter_d_cutoff: float = _f(1.0, "One Euro filter derivative cutoff (Hz).",
+                                min_value=0.01, max_value=100.0)
+    joint_states_timeout: float = _f(0.5, "On enable, start from joint_states if one this recent "
+                                     "(s) names every joint; else from the last command.",
+                                     min_value=0.0, max_value=60.0)
+
+    def validate(self) -> TeleopSettings:
+        return _validate_fields(self)
