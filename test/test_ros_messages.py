@@ -13,11 +13,13 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy missing: run under scripts/in
 from builtin_interfaces.msg import Time  # noqa: E402
 from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+
 from ros_helpers import make_executor, ros_context, wait_for  # noqa: E402
 
 try:
-    from mocap_ros.msg import BodyPose
     from tf2_msgs.msg import TFMessage
+
+    from mocap_ros.msg import BodyPose
 except ImportError as exc:  # rclpy is there, so the build is: a missing message is a bug
     raise ImportError(f"{exc}: the ROS messages are not built; run `make setup`") from exc
 

@@ -1,0 +1,209 @@
+"""MocapPipeline: one RGB frame in, one BodyPoseResult out.
+
+Stages: upload + crop + normalise (torch, on the inference device) -> HMR (autocast in the
+chosen precision, ``n_iter`` regressor iterations) -> body-model kinematics (fp32) -> camera
+conversion -> one device-to-host copy of the small result.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mocap_ros.body_model import KinematicBody, skeleton_body, smpl_body
+from mocap_ros.camera import Intrinsics, root_translation, weak_perspective_to_image
+from mocap_ros.config import MocapConfig
+from mocap_ros.device import DTYPES, resolve_device, resolve_precision
+from mocap_ros.hmr import HMR
+from mocap_ros.preprocess import (
+    CropBox,
+    Normalizer,
+    crop_batch,
+    crop_box_from_bbox,
+    frame_to_tensor,
+    full_frame_box,
+    resize_short_side,
+    validate_frame,
+)
+from mocap_ros.result import BodyPoseResult
+from mocap_ros.rotations import rotmat_to_quat
+from mocap_ros.skeleton import NUM_JOINTS
+
+log = logging.getLogger("mocap_ros")
+
+
+@dataclass
+class LoadedModels:
+    """What the pipeline runs: the regressor and the body model (shared by benchmarks)."""
+
+    hmr: HMR
+    body: KinematicBody
+    synthetic: bool
+    checkpoint_info: dict
+
+
+def load_models(config: MocapConfig) -> LoadedModels:
+    """Resolve, check and load every file the configuration names; clear errors if missing."""
+    from mocap_ros.assets import AssetError, is_synthetic, missing_files, resolve_assets
+    from mocap_ros.checkpoint import load_hmr_checkpoint, load_mean_params
+
+    paths = resolve_assets(
+        config.assets_dir or None, checkpoint=config.checkpoint or None,
+        mean_params=config.mean_params or None, smpl_model=config.smpl_model or None,
+        gender=config.gender, use_smplx=config.body_model == "smplx",
+    )
+    missing = missing_files(paths, need_body_model=config.body_model != "skeleton")
+    if missing:
+        raise AssetError("missing model files:\n" + "\n".join(f"  - {m}" for m in missing))
+    mean = load_mean_params(paths.mean_params)
+    hmr = HMR(mean["pose"], mean["shape"], mean["cam"])
+    info = load_hmr_checkpoint(paths.checkpoint, hmr)
+    if config.body_model == "skeleton":
+        body = skeleton_body()
+    else:
+        body = smpl_body(paths.smpl_model, with_mesh=config.return_vertices,
+                         smplx_model=config.body_model == "smplx")
+    return LoadedModels(hmr, body, is_synthetic(paths), info)
+
+
+class MocapPipeline:
+    """The inference core. Thread-compatible, not thread-safe: one caller at a time."""
+
+    def __init__(self, config: MocapConfig | None = None, models: LoadedModels | None = None,
+                 ) -> None:
+        self.config = (config or MocapConfig()).validate()
+        self.device = resolve_device(self.config.device)
+        self.precision = resolve_precision(self.config.precision, self.device)
+        self.models = models or load_models(self.config)
+        if self.models.synthetic:
+            log.warning("using SYNTHETIC model files (seeded random weights): poses are not "
+                        "real; point assets_dir at FrankMocap's extra_data for real ones")
+        self.hmr = self.models.hmr.eval().to(self.device)
+        self.body = self.models.body.eval().to(self.device)
+        if self.device.type == "cuda":
+            self.hmr = self.hmr.to(memory_format=torch.channels_last)
+        self.dtype = DTYPES[self.precision]
+        # The crop is sampled in the network's precision on CUDA; CPU stays fp32.
+        self.input_dtype = self.dtype if self.device.type == "cuda" else torch.float32
+        self.normalizer = Normalizer(self.device, self.input_dtype)
+
+    # ------------------------------------------------------------------ helpers
+    def _autocast(self) -> object:
+        if self.precision == "fp32":
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def crop_box(self, width: int, height: int,
+                 bbox: tuple[float, float, float, float] | np.ndarray | None) -> CropBox:
+        if bbox is None and self.config.bbox_mode == "roi":
+            bbox = self.config.roi
+        if bbox is None:
+            return full_frame_box(width, height)
+        b = np.asarray(bbox, dtype=np.float64).reshape(-1)
+        if b.shape != (4,) or not np.isfinite(b).all():
+            raise ValueError(f"bbox must be 4 finite numbers (x, y, w, h), got {bbox!r}")
+        return crop_box_from_bbox(b)
+
+    def _box_problem(self, box: CropBox, width: int, height: int) -> str:
+        if not box.side >= self.config.min_crop_px:
+            return "bbox_too_small"
+        x0, y0 = box.top_left
+        if x0 >= width or y0 >= height or x0 + box.side <= 0 or y0 + box.side <= 0:
+            return "bbox_outside_image"
+        return ""
+
+    # ------------------------------------------------------------------ main API
+    @torch.inference_mode()
+    def process(self, rgb: np.ndarray, bbox: tuple[float, float, float, float] | None = None,
+                K: np.ndarray | Intrinsics | None = None) -> BodyPoseResult:
+        """Estimate the body pose of the person in ``bbox`` (x, y, w, h pixels; None: per
+        ``bbox_mode``) of an HxWx3 uint8 RGB frame. ``K``: 3x3 intrinsics, else a fallback."""
+        t0 = time.perf_counter()
+        validate_frame(rgb)
+        height, width = rgb.shape[:2]
+        box = self.crop_box(width, height, bbox)
+        meta = {"precision": self.precision, "n_iter": self.config.n_iter,
+                "device": str(self.device)}
+        box_xywh = np.array([*box.top_left, box.side, box.side], np.float32)
+        problem = self._box_problem(box, width, height)
+        if problem:
+            return BodyPoseResult.invalid(problem, box_xywh, **meta)
+        intr = (K if isinstance(K, Intrinsics) else Intrinsics.from_k(K)) if K is not None else \
+            Intrinsics.fallback(width, height, self.config.focal_length,
+                                self.config.fallback_hfov_deg)
+
+        frame = frame_to_tensor(rgb, self.device, self.input_dtype)
+        frame, factor = resize_short_side(frame, self.config.resize_short)
+        sbox = CropBox(box.cx * factor, box.cy * factor, box.side * factor)
+        x = crop_batch(frame, [sbox], self.normalizer)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        self._sync()
+        t1 = time.perf_counter()
+
+        with self._autocast():
+            rotmat, betas, cam = self.hmr(x, n_iter=self.config.n_iter)
+        self._sync()
+        t2 = time.perf_counter()
+
+        body = self.body(rotmat, betas, return_vertices=self.config.return_vertices)
+        # One packed device->host copy of everything small.
+        packed = torch.cat((
+            rotmat_to_quat(rotmat).reshape(1, -1),
+            rotmat_to_quat(body.global_rotmat).reshape(1, -1),
+            body.joints.reshape(1, -1), betas.float()[:, :10], cam.float(),
+        ), dim=1)[0].double().cpu().numpy()
+        verts = body.vertices[0].double().cpu().numpy() if body.vertices is not None else None
+        n = NUM_JOINTS
+        q_local, q_glob = packed[: 4 * n].reshape(n, 4), packed[4 * n: 8 * n].reshape(n, 4)
+        joints = packed[8 * n: 11 * n].reshape(n, 3)
+        betas_np, cam_np = packed[11 * n: 11 * n + 10], packed[11 * n + 10:]
+        result = self._finish(q_local, q_glob, joints, betas_np, cam_np, box, box_xywh, intr,
+                              width, height, verts, meta)
+        t3 = time.perf_counter()
+        result.timings_ms = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
+                             "postprocess": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
+        return result
+
+    def _finish(self, q_local: np.ndarray, q_glob: np.ndarray, joints: np.ndarray,
+                betas: np.ndarray, cam: np.ndarray, box: CropBox, box_xywh: np.ndarray,
+                intr: Intrinsics, width: int, height: int, verts: np.ndarray | None,
+                meta: dict) -> BodyPoseResult:
+        if not (np.isfinite(q_local).all() and np.isfinite(joints).all()
+                and np.isfinite(betas).all() and np.isfinite(cam).all()):
+            return BodyPoseResult.invalid("non_finite_output", box_xywh, **meta)
+        if cam[0] <= 1e-6:
+            # A non-positive scale puts the body behind the camera or at infinity.
+            return BodyPoseResult.invalid("non_positive_scale", box_xywh, **meta)
+        kp2d = weak_perspective_to_image(joints, cam, box)
+        trans = root_translation(cam, box, intr)
+        joints_cam = joints + trans
+        if not (np.isfinite(kp2d).all() and np.isfinite(joints_cam).all()):
+            return BodyPoseResult.invalid("non_finite_output", box_xywh, **meta)
+        inside = ((kp2d[:, 0] >= 0) & (kp2d[:, 0] < width) & (kp2d[:, 1] >= 0)
+                  & (kp2d[:, 1] < height))
+        # HMR has no learned confidence; the visible fraction of the joints is an honest
+        # proxy for "the whole body was in view", which is what a follower needs.
+        confidence = float(inside.mean())
+        valid, reason = True, ""
+        if confidence < self.config.min_confidence or math.isclose(confidence, 0.0):
+            valid, reason = False, "low_confidence"
+        f32 = np.float32
+        return BodyPoseResult(
+            valid=valid, reason=reason, confidence=confidence,
+            local_rotations=q_local.astype(f32), global_rotations=q_glob.astype(f32),
+            joints_cam=joints_cam.astype(f32), keypoints_2d=kp2d.astype(f32),
+            betas=betas.astype(f32), camera=cam.astype(f32), root_translation=trans.astype(f32),
+            bbox=box_xywh, vertices=None if verts is None else (verts + trans).astype(f32),
+            **meta,
+        )

@@ -1,0 +1,262 @@
+"""mocap_node: camera images in, BodyPose + TF + markers + diagnostics out.
+
+Threading: the subscription callback only parks the message in a one-item mailbox; a worker
+thread decodes and runs the pipeline on the newest frame and publishes. Frames that arrive
+meanwhile replace the parked one and are counted as dropped, so latency never grows.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
+
+from mocap_ros.camera import Intrinsics
+from mocap_ros.config import MocapConfig, NodeSettings
+from mocap_ros.images import ImageDecodeError, compressed_to_rgb, raw_to_rgb, rgb_to_raw
+from mocap_ros.msg import BodyPose
+from mocap_ros.pipeline import MocapPipeline
+from mocap_ros.result import BodyPoseResult
+from mocap_ros.ros.convert import to_body_pose, to_markers, to_transforms
+from mocap_ros.ros.latest import LatestSlot
+from mocap_ros.ros.params import declare_dataclass
+from mocap_ros.skeleton import PARENTS
+
+
+@dataclass
+class _Frame:
+    msg: Image | CompressedImage
+    arrival: float  # time.monotonic() when the callback saw it
+
+
+class _TfPublisher:
+    """tf2_ros's broadcaster where it exists; else TFMessage on /tf directly (same wire)."""
+
+    def __init__(self, node: Node) -> None:
+        try:
+            from tf2_ros import TransformBroadcaster
+
+            self._bc = TransformBroadcaster(node)
+            self._pub = None
+        except ImportError:
+            from tf2_msgs.msg import TFMessage
+
+            self._bc = None
+            self._msg = TFMessage
+            self._pub = node.create_publisher(TFMessage, "/tf", QoSProfile(depth=100))
+
+    def send(self, transforms: list) -> None:
+        if self._bc is not None:
+            self._bc.sendTransform(transforms)
+        else:
+            self._pub.publish(self._msg(transforms=transforms))
+
+
+class MocapNode(Node):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("mocap_node", **kwargs)
+        self.settings: NodeSettings = declare_dataclass(self, NodeSettings)
+        self.config: MocapConfig = declare_dataclass(self, MocapConfig)
+        if not (self.config.assets_dir or self.config.checkpoint):
+            raise ValueError(
+                "no model files configured: set assets_dir (FrankMocap's extra_data/ or its "
+                "checkout; `mocap-ros assets fetch DIR` gets the public ones, SMPL needs a "
+                "registration at https://smpl.is.tue.mpg.de) or, for testing, generate "
+                "stand-ins with `mocap-ros assets synthetic DIR`")
+        self.pipeline = MocapPipeline(self.config)
+        log = self.get_logger()
+        log.info(f"HMR on {self.pipeline.device} ({self.pipeline.precision}, "
+                 f"n_iter={self.config.n_iter}), body model {self.config.body_model}")
+
+        self.stats: Counter[str] = Counter()
+        self._latency_ms: deque[float] = deque(maxlen=300)
+        self._processed_times: deque[float] = deque(maxlen=300)
+        self._last_arrival: float | None = None
+        self._K: Intrinsics | None = None
+        self._K_size: tuple[int, int] | None = None
+        self._slot: LatestSlot[_Frame] = LatestSlot()
+
+        sensor_qos = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
+                                durability=qos_profile_sensor_data.durability,
+                                history=qos_profile_sensor_data.history)
+        if self.settings.image_transport == "compressed":
+            self.create_subscription(CompressedImage, "image_raw/compressed", self._on_image,
+                                     sensor_qos)
+        else:
+            self.create_subscription(Image, "image_raw", self._on_image, sensor_qos)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, sensor_qos)
+
+        self.pose_pub = self.create_publisher(BodyPose, "mocap/body_pose", 10)
+        self.marker_pub = self.create_publisher(MarkerArray, "mocap/markers", 10) \
+            if self.settings.publish_markers else None
+        self.debug_pub = self.create_publisher(Image, "mocap/debug_image", sensor_qos) \
+            if self.settings.publish_debug_image else None
+        self.tf = _TfPublisher(self) if self.settings.publish_tf else None
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
+
+        self._worker = threading.Thread(target=self._run, name="mocap_worker", daemon=True)
+        self._worker.start()
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self.stats["received"] += 1
+        self._last_arrival = time.monotonic()
+        if (self.stats["received"] - 1) % self.settings.process_every_n:
+            self.stats["skipped"] += 1
+            return
+        if self._slot.put(_Frame(msg, self._last_arrival)):
+            self.stats["dropped_overload"] += 1
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            K = Intrinsics.from_k(list(msg.k))
+        except ValueError:
+            self.stats["camera_info_invalid"] += 1  # uncalibrated cameras publish zeros
+            return
+        self._K, self._K_size = K, (int(msg.width), int(msg.height))
+
+    # ------------------------------------------------------------------ worker
+    def _run(self) -> None:
+        while not self._slot.closed:
+            frame = self._slot.take(timeout=0.1)
+            if frame is None:
+                continue
+            try:
+                self._process(frame)
+            except Exception as exc:  # never let one frame kill the node
+                self.stats["errors"] += 1
+                self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=2.0)
+
+    def _decode(self, msg: Image | CompressedImage) -> np.ndarray:
+        limit = self.settings.max_image_pixels
+        if isinstance(msg, CompressedImage):
+            return compressed_to_rgb(bytes(msg.data), msg.format, max_pixels=limit)
+        return raw_to_rgb(msg.data, msg.width, msg.height, msg.encoding, msg.step,
+                          msg.is_bigendian, max_pixels=limit)
+
+    def _intrinsics(self, width: int, height: int) -> Intrinsics | None:
+        if self._K is None:
+            return None
+        if self._K_size not in (None, (0, 0), (width, height)):
+            self.get_logger().warning(
+                f"camera_info is for {self._K_size} but images are {(width, height)}; "
+                "using the focal-length fallback", throttle_duration_sec=10.0)
+            return None
+        return self._K
+
+    def _process(self, frame: _Frame) -> None:
+        msg = frame.msg
+        try:
+            rgb = self._decode(msg)
+        except ImageDecodeError as exc:
+            self.stats["bad_frames"] += 1
+            self.stats[f"bad_frames_{exc.kind}"] += 1
+            self.get_logger().warning(f"dropped a malformed image: {exc}",
+                                      throttle_duration_sec=2.0)
+            return
+        h, w = rgb.shape[:2]
+        result = self.pipeline.process(rgb, None, self._intrinsics(w, h))
+        self._publish(result, msg.header, rgb)
+        now = time.monotonic()
+        self._latency_ms.append((now - frame.arrival) * 1e3)
+        self._processed_times.append(now)
+        self.stats["processed"] += 1
+        self.stats["valid" if result.valid else "invalid"] += 1
+
+    def _publish(self, result: BodyPoseResult, header: object, rgb: np.ndarray) -> None:
+        self.pose_pub.publish(to_body_pose(result, header))
+        if not result.valid:
+            return
+        if self.tf is not None:
+            self.tf.send(to_transforms(result, header, self.settings.frame_prefix))
+        if self.marker_pub is not None:
+            self.marker_pub.publish(to_markers(result, header))
+        if self.debug_pub is not None:
+            self.debug_pub.publish(self._debug_image(result, header, rgb))
+
+    def _debug_image(self, result: BodyPoseResult, header: object, rgb: np.ndarray) -> Image:
+        import cv2
+
+        canvas = np.ascontiguousarray(rgb).copy()
+        kp = np.round(result.keypoints_2d).astype(int)
+        for j, p in enumerate(PARENTS):
+            if p >= 0:
+                cv2.line(canvas, tuple(kp[p]), tuple(kp[j]), (40, 220, 60), 2)
+        x, y, s, _ = (int(v) for v in result.bbox)
+        cv2.rectangle(canvas, (x, y), (x + s, y + s), (250, 200, 0), 1)
+        data, step = rgb_to_raw(canvas, "rgb8")
+        return Image(header=header, height=canvas.shape[0], width=canvas.shape[1],
+                     encoding="rgb8", is_bigendian=0, step=step, data=data)
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        times = list(self._processed_times)
+        recent = [t for t in times if now - t <= 5.0]
+        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and \
+            recent[-1] > recent[0] else 0.0
+        lat = sorted(self._latency_ms)
+        status = DiagnosticStatus(name="mocap_node: pose estimation",
+                                  hardware_id=str(self.pipeline.device))
+        status.level, status.message = DiagnosticStatus.OK, "ok"
+        stalled = self._last_arrival is None or now - self._last_arrival > \
+            self.settings.camera_timeout
+        if stalled:
+            status.level = DiagnosticStatus.WARN
+            status.message = "no camera frames" if self._last_arrival is None else \
+                f"camera stalled: no frame for {now - self._last_arrival:.1f} s"
+        elif self.stats["bad_frames"] or self.stats["errors"]:
+            status.level, status.message = DiagnosticStatus.WARN, "dropping bad frames"
+        values = {
+            "fps": f"{fps:.2f}",
+            "latency_median_ms": f"{lat[len(lat) // 2]:.2f}" if lat else "nan",
+            "latency_max_ms": f"{lat[-1]:.2f}" if lat else "nan",
+            "device": str(self.pipeline.device),
+            "precision": self.pipeline.precision,
+            "n_iter": str(self.config.n_iter),
+            **{k: str(v) for k, v in sorted(self.stats.items())},
+        }
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        arr = DiagnosticArray(status=[status])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(arr)
+
+    def destroy_node(self) -> None:
+        self._slot.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=10.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = MocapNode()
+    except Exception as exc:
+        print(f"mocap_node: cannot start: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

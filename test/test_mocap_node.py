@@ -1,0 +1,276 @@
+"""mocap_node over real DDS: frames in from a separate node, poses/TF/diagnostics out."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from tf2_msgs.msg import TFMessage
+
+from mocap_ros.images import rgb_to_compressed, rgb_to_raw
+from mocap_ros.msg import BodyPose
+from mocap_ros.ros.mocap_node import MocapNode
+from mocap_ros.skeleton import JOINT_NAMES
+
+from ros_helpers import make_executor, ros_context, wait_for
+
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def ctx():
+    with ros_context() as context:
+        yield context
+
+
+@pytest.fixture(scope="module")
+def frames():
+    from mocap_ros.bench import bench_frames
+
+    return bench_frames(6, seed=3)[0]
+
+
+def make_node(ctx, assets_root, **params):
+    params = {"assets_dir": str(assets_root), "diagnostics_period": 0.2, **params}
+    return MocapNode(context=ctx,
+                     parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+
+
+class Probe:
+    """A separate node: publishes images, records poses, TF and diagnostics."""
+
+    def __init__(self, ctx, compressed=False):
+        self.node = rclpy.create_node("probe", context=ctx)
+        if compressed:
+            self.pub = self.node.create_publisher(CompressedImage, "image_raw/compressed",
+                                                  qos_profile_sensor_data)
+        else:
+            self.pub = self.node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
+        self.poses, self.tfs, self.diags = [], [], []
+        self.node.create_subscription(BodyPose, "mocap/body_pose",
+                                      lambda m: self.poses.append((m, time.monotonic())), 100)
+        self.node.create_subscription(TFMessage, "/tf", self.tfs.append, 100)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 100)
+        self.sent: dict[tuple[int, int], float] = {}
+        self.count = 0
+
+    def image(self, rgb, enc="bgr8", **override):
+        data, step = rgb_to_raw(rgb, enc)
+        msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding=enc, step=step,
+                    data=data)
+        for k, v in override.items():
+            setattr(msg, k, v)
+        return self._stamp(msg)
+
+    def compressed(self, rgb, fmt="jpeg", data=None):
+        msg = CompressedImage(format=fmt, data=data if data is not None
+                              else rgb_to_compressed(rgb, fmt))
+        return self._stamp(msg)
+
+    def _stamp(self, msg):
+        self.count += 1
+        msg.header.stamp.sec, msg.header.stamp.nanosec = 1000 + self.count, 123
+        msg.header.frame_id = "cam_optical"
+        return msg
+
+    def publish(self, msg):
+        self.sent[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.monotonic()
+        self.pub.publish(msg)
+
+    def last_diag(self):
+        for arr in reversed(self.diags):
+            for st in arr.status:
+                if st.name.startswith("mocap_node"):
+                    return {kv.key: kv.value for kv in st.values}
+        return {}
+
+
+def discover(probe, node, ex, rgb):
+    """Publish until the node answers once: rides out DDS discovery."""
+    first = probe.image(rgb)
+    assert wait_for(lambda: probe.poses, ex, timeout=20.0,
+                    on_tick=lambda: probe.publish(first), tick_period=0.5)
+    wait_for(lambda: False, ex, timeout=0.5)
+    probe.poses.clear()
+    probe.tfs.clear()
+
+
+def test_poses_and_tf_carry_the_image_stamp_and_frame(ctx, synthetic_assets_root, frames):
+    node = make_node(ctx, synthetic_assets_root)
+    probe = Probe(ctx)
+    ex = make_executor(ctx, node, probe.node)
+    try:
+        discover(probe, node, ex, frames[0])
+        for rgb in frames[1:]:
+            msg = probe.image(rgb)
+            probe.publish(msg)
+            wait_for(lambda: False, ex, timeout=1 / 30)
+        n_sent = len(frames) - 1
+        assert wait_for(lambda: len(probe.poses) + node.stats["dropped_overload"] >= n_sent,
+                        ex, timeout=30.0)
+        wait_for(lambda: False, ex, timeout=0.5)
+        assert probe.poses
+        tf_by_stamp = {}
+        for tfm in probe.tfs:
+            for t in tfm.transforms:
+                key = (t.header.stamp.sec, t.header.stamp.nanosec)
+                tf_by_stamp.setdefault(key, []).append(t)
+        for pose, _ in probe.poses:
+            key = (pose.header.stamp.sec, pose.header.stamp.nanosec)
+            assert key in probe.sent  # exactly a published image's stamp
+            assert pose.header.frame_id == "cam_optical"
+            assert len(pose.joints) == 24 and list(pose.joint_names) == list(JOINT_NAMES)
+            assert len(pose.keypoints_2d) == 48 and pose.n_iter == 1
+            if pose.valid:
+                tfs = tf_by_stamp[key]
+                children = {t.child_frame_id: t.header.frame_id for t in tfs}
+                assert set(children) == {"mocap_" + n for n in JOINT_NAMES}
+                assert children["mocap_pelvis"] == "cam_optical"
+                # every joint's chain reaches the camera frame
+                for child in children:
+                    frame, hops = child, 0
+                    while frame != "cam_optical":
+                        frame, hops = children[frame], hops + 1
+                        assert hops <= 24
+                root = next(t for t in tfs if t.child_frame_id == "mocap_pelvis")
+                assert root.transform.translation.z == pytest.approx(pose.root_pose.position.z)
+        assert any(p.valid for p, _ in probe.poses)
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        probe.node.destroy_node()
+
+
+def test_overload_drops_newest_wins_and_latency_stays_bounded(ctx, synthetic_assets_root, frames):
+    node = make_node(ctx, synthetic_assets_root, publish_tf=False, publish_markers=False)
+    probe = Probe(ctx)
+    ex = make_executor(ctx, node, probe.node)
+    try:
+        discover(probe, node, ex, frames[0])
+        # 60 frames at ~200 Hz: far faster than ResNet-50 on this CPU
+        t_end = time.monotonic()
+        for i in range(60):
+            probe.publish(probe.image(frames[i % len(frames)]))
+            wait_for(lambda: False, ex, timeout=0.005)
+            t_end = time.monotonic()
+        assert wait_for(lambda: node.stats["dropped_overload"] > 0 and not node._slot._item,
+                        ex, timeout=30.0)
+        wait_for(lambda: False, ex, timeout=1.0)
+        lat = [(arr - probe.sent[(m.header.stamp.sec, m.header.stamp.nanosec)])
+               for m, arr in probe.poses]
+        per_frame = np.median([m.total_ms for m, _ in probe.poses]) / 1e3
+        # no queue: a pose is at most ~two processing times behind its frame, never 60
+        assert max(lat) < 3 * per_frame + 0.5, (max(lat), per_frame)
+        # the last published frame is the one processed last (newest wins)
+        last_stamp = max(probe.sent)
+        assert (probe.poses[-1][0].header.stamp.sec,
+                probe.poses[-1][0].header.stamp.nanosec) == last_stamp
+        assert len(probe.poses) < 40
+        assert wait_for(lambda: int(probe.last_diag().get("dropped_overload", 0)) > 0, ex,
+                        timeout=5.0)
+        diag = probe.last_diag()
+        assert int(diag["dropped_overload"]) == node.stats["dropped_overload"] or \
+            int(diag["dropped_overload"]) > 0
+        assert diag["precision"] == "fp32" and diag["n_iter"] == "1"
+        assert t_end > 0
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        probe.node.destroy_node()
+
+
+MALFORMED = [
+    ("unknown_encoding", dict(encoding="bayer_rggb16")),
+    ("step_mismatch", dict(step=10)),
+    ("size_mismatch", dict(data=b"\x00" * 100)),
+    ("zero_size", dict(width=0, height=0, step=0, data=b"")),
+]
+
+
+def test_malformed_images_are_counted_and_never_crash(ctx, synthetic_assets_root, frames):
+    node = make_node(ctx, synthetic_assets_root, publish_tf=False, max_image_pixels=1000 * 1000)
+    probe = Probe(ctx)
+    ex = make_executor(ctx, node, probe.node)
+    try:
+        discover(probe, node, ex, frames[0])
+        kinds = [k for k, _ in MALFORMED] + ["too_large"]
+        big = np.zeros((1100, 1000, 3), np.uint8)
+        bad = [probe.image(frames[1], **o) for _, o in MALFORMED] + [probe.image(big)]
+        for msg in bad:
+            probe.publish(msg)
+            # one at a time, so none is replaced before the worker sees it
+            n = node.stats["bad_frames"]
+            assert wait_for(lambda n=n: node.stats["bad_frames"] > n, ex, timeout=10.0)
+        for kind in kinds:
+            assert node.stats[f"bad_frames_{kind}"] == 1, kind
+        assert node._worker.is_alive()
+        good = probe.image(frames[2])
+        probe.publish(good)
+        key = (good.header.stamp.sec, good.header.stamp.nanosec)
+        assert wait_for(lambda: any((m.header.stamp.sec, m.header.stamp.nanosec) == key
+                                    for m, _ in probe.poses), ex, timeout=20.0)
+        assert wait_for(lambda: probe.last_diag().get("bad_frames") == str(len(kinds)), ex,
+                        timeout=5.0)
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        probe.node.destroy_node()
+
+
+def test_compressed_transport_and_garbage_jpeg(ctx, synthetic_assets_root, frames):
+    node = make_node(ctx, synthetic_assets_root, image_transport="compressed", publish_tf=False)
+    probe = Probe(ctx, compressed=True)
+    ex = make_executor(ctx, node, probe.node)
+    try:
+        first = probe.compressed(frames[0])
+        assert wait_for(lambda: probe.poses, ex, timeout=20.0,
+                        on_tick=lambda: probe.publish(first), tick_period=0.5)
+        probe.publish(probe.compressed(None, data=b"\xff\xd8 definitely not a jpeg"))
+        assert wait_for(lambda: node.stats["bad_frames_decode_failed"] == 1, ex, timeout=10.0)
+        good = probe.compressed(frames[1], fmt="png")
+        probe.publish(good)
+        assert wait_for(lambda: probe.poses[-1][0].header.stamp.sec == good.header.stamp.sec,
+                        ex, timeout=20.0)
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        probe.node.destroy_node()
+
+
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        ({"n_iter": 9}, "n_iter"),
+        ({"precision": "fp8"}, "precision"),
+        ({"image_transport": "theora"}, "image_transport"),
+        ({"process_every_n": 0}, "process_every_n"),
+    ],
+)
+def test_invalid_parameters_are_rejected_by_name(ctx, synthetic_assets_root, params, match):
+    with pytest.raises(ValueError, match=match):
+        make_node(ctx, synthetic_assets_root, **params)
+
+
+def test_missing_model_files_stop_startup_with_what_and_where(ctx, tmp_path):
+    with pytest.raises(Exception, match=r"(?s)missing.*smpl_mean_params\.npz") as info:
+        make_node(ctx, tmp_path)
+    assert "download" in str(info.value).lower() or "fetch" in str(info.value).lower()
+    with pytest.raises(ValueError, match="no model files configured"):
+        MocapNode(context=ctx)
+
+
+def test_clean_shutdown_leaves_no_thread(ctx, synthetic_assets_root):
+    before = {t.ident for t in threading.enumerate()}
+    node = make_node(ctx, synthetic_assets_root)
+    worker = node._worker
+    assert worker.is_alive()
+    node.destroy_node()
+    assert not worker.is_alive()
+    assert {t.ident for t in threading.enumerate()} - before == set()
