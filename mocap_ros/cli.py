@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mocap_ros import cli_assets
 
     cli_assets.register(sub)
+    from mocap_ros import cli_bags
+
+    cli_bags.register(sub)
     return parser
 
 

@@ -97,7 +97,10 @@ class Normalizer:
 
 def frame_to_tensor(rgb: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """HxWx3 uint8 -> (1, 3, H, W) tensor of ``dtype`` on ``device`` (one upload, as uint8)."""
-    t = torch.from_numpy(np.ascontiguousarray(rgb)).to(device, non_blocking=True)
+    arr = np.ascontiguousarray(rgb)
+    if not arr.flags.writeable:  # e.g. a view of an immutable bytes message buffer
+        arr = arr.copy()
+    t = torch.from_numpy(arr).to(device, non_blocking=True)
     return t.permute(2, 0, 1).unsqueeze(0).to(dtype)
 
 

@@ -7,9 +7,10 @@ from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from mocap_ros.bags import body_pose_content, transform_content
 from mocap_ros.msg import BodyPose
 from mocap_ros.result import BodyPoseResult
-from mocap_ros.skeleton import JOINT_NAMES, PARENTS
+from mocap_ros.skeleton import PARENTS
 
 
 def _quat(q: np.ndarray) -> Quaternion:
@@ -22,67 +23,39 @@ def _point(p: np.ndarray) -> Point:
 
 def to_body_pose(result: BodyPoseResult, header: Header) -> BodyPose:
     """Every field of the result; the header (stamp, frame_id) is the source image's."""
-    msg = BodyPose()
-    msg.header = header
-    msg.valid = bool(result.valid)
-    msg.reason = result.reason
-    msg.confidence = float(result.confidence)
-    msg.joint_names = list(result.joint_names)
-    msg.local_rotations = [_quat(q) for q in result.local_rotations]
-    msg.global_rotations = [_quat(q) for q in result.global_rotations]
-    msg.root_pose = Pose(position=_point(result.joints_cam[0]),
-                         orientation=_quat(result.global_rotations[0]))
-    msg.joints = [_point(p) for p in result.joints_cam]
-    msg.keypoints_2d = result.keypoints_2d.astype(np.float32).reshape(-1).tolist()
-    msg.betas = result.betas.astype(np.float32).tolist()
-    msg.camera = result.camera.astype(np.float32).tolist()
-    msg.bbox = result.bbox.astype(np.float32).tolist()
-    t = result.timings_ms
-    msg.preprocess_ms = float(t.get("preprocess", 0.0))
-    msg.inference_ms = float(t.get("inference", 0.0))
-    msg.postprocess_ms = float(t.get("postprocess", 0.0))
-    msg.total_ms = float(t.get("total", 0.0))
-    msg.n_iter = int(result.n_iter)
-    msg.precision = result.precision
-    msg.device = result.device
-    msg.backend = result.backend
+    c = body_pose_content(result)
+    msg = BodyPose(header=header, valid=c["valid"], reason=c["reason"],
+                   confidence=c["confidence"], joint_names=c["joint_names"],
+                   preprocess_ms=c["preprocess_ms"], inference_ms=c["inference_ms"],
+                   postprocess_ms=c["postprocess_ms"], total_ms=c["total_ms"],
+                   n_iter=c["n_iter"], precision=c["precision"], device=c["device"],
+                   backend=c["backend"])
+    msg.local_rotations = [Quaternion(x=x, y=y, z=z, w=w) for x, y, z, w in c["local_rotations"]]
+    msg.global_rotations = [Quaternion(x=x, y=y, z=z, w=w)
+                            for x, y, z, w in c["global_rotations"]]
+    (px, py, pz), (qx, qy, qz, qw) = c["root_position"], c["root_orientation"]
+    msg.root_pose = Pose(position=Point(x=px, y=py, z=pz),
+                         orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+    msg.joints = [Point(x=x, y=y, z=z) for x, y, z in c["joints"]]
+    msg.keypoints_2d = c["keypoints_2d"].tolist()
+    msg.betas = c["betas"].tolist()
+    msg.camera = c["camera"].tolist()
+    msg.bbox = c["bbox"].tolist()
     return msg
 
 
-def _rotmat_from_quat(q: np.ndarray) -> np.ndarray:
-    x, y, z, w = (float(v) for v in q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
 def to_transforms(result: BodyPoseResult, header: Header, prefix: str) -> list[TransformStamped]:
-    """camera frame -> <prefix>pelvis -> every joint under its parent (REP-103 metres).
-
-    A child's translation is its offset from the parent expressed in the parent's frame,
-    R_parent^T (p_child - p_parent): the shape-dependent bone vector; its rotation is the
-    local (parent-relative) rotation.
-    """
+    """camera frame -> <prefix>pelvis -> every joint under its parent (see transform_content)."""
     out = []
-    glob = result.global_rotations
-    for j, name in enumerate(JOINT_NAMES):
+    for t in transform_content(result, header.frame_id, prefix):
         tf = TransformStamped()
         tf.header.stamp = header.stamp
-        p = PARENTS[j]
-        if p < 0:
-            tf.header.frame_id = header.frame_id
-            offset, rot = result.joints_cam[0], glob[0]
-        else:
-            tf.header.frame_id = prefix + JOINT_NAMES[p]
-            offset = _rotmat_from_quat(glob[p]).T @ (result.joints_cam[j] - result.joints_cam[p])
-            rot = result.local_rotations[j]
-        tf.child_frame_id = prefix + name
-        tf.transform.translation.x = float(offset[0])
-        tf.transform.translation.y = float(offset[1])
-        tf.transform.translation.z = float(offset[2])
-        tf.transform.rotation = _quat(rot)
+        tf.header.frame_id = t["parent"]
+        tf.child_frame_id = t["child"]
+        v = tf.transform.translation
+        v.x, v.y, v.z = t["translation"]
+        x, y, z, w = t["rotation"]
+        tf.transform.rotation = Quaternion(x=x, y=y, z=z, w=w)
         out.append(tf)
     return out
 
