@@ -14,7 +14,9 @@ DEVICES_HELP = "auto | cpu | cuda | cuda:N"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 BODY_MODELS = ("smpl", "smplx", "skeleton")
 GENDERS = ("neutral", "male", "female")
-BBOX_MODES = ("full_frame", "roi")
+BBOX_MODES = ("full_frame", "roi", "track", "detector")
+BACKENDS = ("auto", "hmr", "landmarks")
+RUNTIMES = ("torch", "onnxruntime")
 
 
 def _f(default: Any, description: str, *, choices: tuple[str, ...] | None = None,
@@ -27,6 +29,9 @@ def _f(default: Any, description: str, *, choices: tuple[str, ...] | None = None
 
 @dataclass
 class MocapConfig:
+    backend: str = _f("auto", "Pose estimator: hmr (FrankMocap's regressor; needs its model "
+                      "files), landmarks (MediaPipe BlazePose + IK; no licensed files), or auto "
+                      "(hmr when model files are configured, else landmarks).", choices=BACKENDS)
     device: str = _f("auto", f"Where inference runs: {DEVICES_HELP}. auto = first CUDA GPU, "
                      "else CPU (logged once).")
     precision: str = _f("auto", "Network precision. auto = fp16 on CUDA, fp32 on CPU. Rotation "
@@ -45,7 +50,11 @@ class MocapConfig:
     gender: str = _f("neutral", "SMPL model gender.", choices=GENDERS)
     return_vertices: bool = _f(False, "Also compute the mesh vertices (slower; off for speed).")
     bbox_mode: str = _f("full_frame", "Person box: full_frame (whole frame, padded to a "
-                        "square) or roi (fixed box).", choices=BBOX_MODES)
+                        "square), roi (fixed box), track (from the previous pose's joints, "
+                        "re-found when lost) or detector (MediaPipe person detector).",
+                        choices=BBOX_MODES)
+    detector_every_n: int = _f(5, "bbox_mode detector/track: run the person detector on one "
+                               "frame in n (in the background).", min_value=1, max_value=1000)
     roi: list[float] = _f([0.0, 0.0, 0.0, 0.0], "Fixed person box x, y, w, h in pixels for "
                           "bbox_mode=roi.")
     resize_short: int = _f(0, "Downscale frames whose short side exceeds this many pixels "
@@ -60,6 +69,12 @@ class MocapConfig:
                                   min_value=10.0, max_value=170.0)
     min_confidence: float = _f(0.0, "Poses whose confidence is below this are marked invalid.",
                                min_value=0.0, max_value=1.0)
+    fast_path: bool = _f(True, "On CUDA: static buffers and a CUDA graph for crop + HMR + "
+                         "kinematics (falls back to eager, logged, when capture fails). "
+                         "Ignored on the CPU.")
+    runtime: str = _f("torch", "Inference runtime for the HMR network: torch, or onnxruntime "
+                      "(CPU only; exported from the same weights at start-up).",
+                      choices=RUNTIMES)
 
     def validate(self) -> MocapConfig:
         """Raise ValueError naming the field and its allowed values for anything out of range."""
