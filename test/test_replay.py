@@ -30,19 +30,9 @@ pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="session")
-def assets_root(request, tmp_path_factory):
-    """The session's synthetic FrankMocap files (conftest's fixture when it has one)."""
-    for name in ("synthetic_root", "synthetic_assets_root"):
-        try:
-            return Path(request.getfixturevalue(name))
-        except pytest.FixtureLookupError:
-            pass
-    from mocap_ros.synthetic import write_synthetic_assets
-
-    root = tmp_path_factory.getbasetemp() / "bags_synthetic_assets"
-    if not (root / "extra_data" / "SYNTHETIC.txt").exists():
-        write_synthetic_assets(root, seed=0, genders=("neutral",))
-    return root
+def assets_root(synthetic_assets_root):
+    """The session's synthetic FrankMocap files (test/conftest.py)."""
+    return Path(synthetic_assets_root)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -30,6 +29,7 @@ from mocap_ros.result import BodyPoseResult
 from mocap_ros.ros.convert import to_body_pose, to_markers, to_transforms
 from mocap_ros.ros.latest import LatestSlot
 from mocap_ros.ros.params import declare_dataclass
+from mocap_ros.ros.run import run_node
 from mocap_ros.skeleton import PARENTS
 
 
@@ -241,22 +241,7 @@ class MocapNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = MocapNode()
-    except Exception as exc:
-        print(f"mocap_node: cannot start: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node(MocapNode, "mocap_node", args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
@@ -25,6 +24,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from mocap_ros.config import TeleopSettings
 from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.params import declare_dataclass
+from mocap_ros.ros.run import run_node
 from mocap_ros.teleop.controller import TeleopController
 from mocap_ros.teleop.filters import OneEuroParams
 from mocap_ros.teleop.retarget import RobotJointMap
@@ -184,22 +184,7 @@ class TeleopNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = TeleopNode()
-    except Exception as exc:
-        print(f"teleop_node: cannot start: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node(TeleopNode, "teleop_node", args)
 
 if __name__ == "__main__":
     sys.exit(main())
