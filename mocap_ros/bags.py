@@ -691,14 +691,19 @@ def process_bag(
     pose_topic: str = POSE_TOPIC,
     max_image_pixels: int = DEFAULT_MAX_PIXELS,
     progress_stream: TextIO | None = None,
+    batch_size: int | None = None,
 ) -> ProcessSummary:
     """Run the pipeline on every image of the bag ``in_path`` and write ``out_path``.
 
     ``image_topic``: one topic or a list (default: every Image/CompressedImage topic).
     ``pipeline``: an already built :class:`~mocap_ros.pipeline.MocapPipeline` to use instead
-    of building one from ``config``. Raises :class:`BagError` (with ``.summary``) for an
-    unreadable, corrupt or truncated bag, a missing topic or a topic of another type; an
-    output bag that was started is closed first, so it holds everything read until then.
+    of building one from ``config``. ``batch_size``: images per HMR forward
+    (``MocapPipeline.process_batch``); None = :func:`default_batch_size` (8 on CUDA, 1 on the
+    CPU). Batching changes no output but the timings (each pose gets its share of its
+    batch's) and the last digits of the floats (batched kernels round differently).
+    Raises :class:`BagError` (with ``.summary``) for an unreadable, corrupt or truncated bag,
+    a missing topic or a topic of another type; an output bag that was started is closed
+    first, so it holds everything read until then.
     """
     from rosbags.rosbag2 import StoragePlugin, Writer
 
@@ -736,6 +741,9 @@ def process_bag(
         cfg = pipeline.config
         meta = {"precision": pipeline.precision, "n_iter": cfg.n_iter,
                 "device": str(pipeline.device)}
+        batch = default_batch_size(pipeline) if batch_size is None else int(batch_size)
+        if batch < 1:
+            raise BagError(f"batch_size must be >= 1, got {batch_size!r}")
 
         writer = Writer(out, version=BAG_VERSION, storage_plugin=StoragePlugin[storage.upper()])
         writer.open()
@@ -772,46 +780,82 @@ def process_bag(
         msgs = _BagMessages(store)
         cams = _CameraInfoState()
         index = 0
-        for conn, bag_time, data in _messages(reader, (), f"; the output {out} holds what "
-                                              "was read until then"):
-            target = out_conn.get(conn.id)
-            if conn.id not in image_ids:
+        # Messages read since the oldest image still waiting for its batch, in bag order:
+        # ("copy", connection, bag_time, data) or ("image", connection, bag_time, data,
+        # decoded). They are written when the batch is processed, so the output keeps the
+        # input's order and an image never goes out without its pose.
+        pending: list[tuple[Any, ...]] = []
+        waiting: list[_Decoded] = []
+
+        def flush() -> None:
+            nonlocal index
+            if not pending:
+                return
+            t0 = time.monotonic()
+            _run_images(pipeline, waiting, stats, meta)
+            summary.processing_s += time.monotonic() - t0
+            for kind, conn, bag_time, data, *rest in pending:
+                target = out_conn.get(conn.id)
+                if kind == "copy":
+                    writer.write(target, bag_time, data)
+                    summary.messages_copied += 1
+                    continue
+                result, header = rest[0].result, rest[0].header
+                pose = msgs.body_pose(result, header)
+                tf = msgs.tf(result, header, frame_prefix) if result.valid else None
                 if target is not None:
                     writer.write(target, bag_time, data)
                     summary.messages_copied += 1
-                if conn.id in info_ids:
-                    try:
-                        msg = store.deserialize_cdr(data, CAMERA_INFO_TYPE)
-                        cams.update(conn.topic, msg, stats)
-                    except Exception:
-                        stats["camera_info_undecodable"] += 1
-                continue
-            t0 = time.monotonic()
-            result, header = _process_image(pipeline, store, msgs, conn, bag_time, data, cams,
-                                            info_for.get(conn.topic), stats, meta,
-                                            max_image_pixels)
-            summary.processing_s += time.monotonic() - t0
-            pose = msgs.body_pose(result, header)
-            tf = msgs.tf(result, header, frame_prefix) if result.valid else None
-            # the image, its pose (and TF) go out together: an interrupted run never leaves
-            # an image without its pose
-            if target is not None:
-                writer.write(target, bag_time, data)
-                summary.messages_copied += 1
-            writer.write(pose_conn, bag_time, pose)
-            summary.images += 1
-            if tf is not None:
-                writer.write(tf_conn, bag_time, tf)
-                summary.tf_messages += 1
-                summary.valid += 1
-            elif result.reason.startswith("bad_image:"):
-                summary.bad_images += 1
-            else:
-                summary.invalid += 1
-            if csv_file is not None:
-                csv_out.writerow(_csv_row(index, conn.topic, bag_time, header, result))
-            index += 1
-            bar.update()
+                writer.write(pose_conn, bag_time, pose)
+                summary.images += 1
+                if tf is not None:
+                    writer.write(tf_conn, bag_time, tf)
+                    summary.tf_messages += 1
+                    summary.valid += 1
+                elif result.reason.startswith("bad_image:"):
+                    summary.bad_images += 1
+                else:
+                    summary.invalid += 1
+                if csv_file is not None:
+                    csv_out.writerow(_csv_row(index, conn.topic, bag_time, header, result))
+                index += 1
+                bar.update()
+            pending.clear()
+            waiting.clear()
+
+        try:
+            for conn, bag_time, data in _messages(reader, (), f"; the output {out} holds "
+                                                  "what was read until then"):
+                target = out_conn.get(conn.id)
+                if conn.id not in image_ids:
+                    if target is not None:
+                        if pending:
+                            pending.append(("copy", conn, bag_time, data))
+                        else:
+                            writer.write(target, bag_time, data)
+                            summary.messages_copied += 1
+                    if conn.id in info_ids:
+                        try:
+                            msg = store.deserialize_cdr(data, CAMERA_INFO_TYPE)
+                            cams.update(conn.topic, msg, stats)
+                        except Exception:
+                            stats["camera_info_undecodable"] += 1
+                    continue
+                t0 = time.monotonic()
+                # Decoded now: its intrinsics are the newest CameraInfo before it.
+                decoded = _decode_image(store, msgs, conn, bag_time, data, cams,
+                                        info_for.get(conn.topic), stats, meta,
+                                        max_image_pixels)
+                summary.processing_s += time.monotonic() - t0
+                pending.append(("image", conn, bag_time, data, decoded))
+                if decoded.result is None:
+                    waiting.append(decoded)
+                if len(waiting) >= batch or (decoded.result is not None and len(pending) == 1):
+                    flush()
+        except BagError:
+            flush()  # what was read before the error is processed and written
+            raise
+        flush()
         if reader.truncated:
             raise BagError(f"{reader.truncated}; processed the {summary.images} images in it; "
                            f"the output {out} is closed and readable")
@@ -834,17 +878,43 @@ def process_bag(
     return summary
 
 
-def _process_image(pipeline: MocapPipeline, store: Any, msgs: _BagMessages, conn: Any,
-                   bag_time: int, data: bytes, cams: _CameraInfoState, info_topic: str | None,
-                   stats: Counter[str], meta: dict[str, Any],
-                   max_pixels: int) -> tuple[BodyPoseResult, Any]:
-    """Decode and process one image message; an undecodable one gives an invalid pose."""
+def default_batch_size(pipeline: Any) -> int:
+    """Images per HMR forward when process_bag is not told: 8 on CUDA; 1 on the CPU and for
+    a pipeline-like object without ``process_batch``.
+
+    Measured on a 2-core x86 CPU (fp32, n_iter=1, 640x480): torch 21 frames/s at batch 1,
+    27.5 at 4, 18-25 at 8; ONNX Runtime 34.5, 42.5 and 44. The CPU default stays 1 all the
+    same: batched kernels round differently (keypoints by ~4e-5 px), and frame by frame the
+    offline poses equal the live node's (which processes one frame at a time) to the bit.
+    Pass ``batch_size=4`` for the ~30 % more throughput.
+    """
+    if not callable(getattr(pipeline, "process_batch", None)):
+        return 1
+    device = getattr(pipeline, "device", None)
+    return 8 if getattr(device, "type", "cpu") == "cuda" else 1
+
+
+@dataclass
+class _Decoded:
+    """One image message, decoded: the frame and intrinsics, or already its (invalid) pose."""
+
+    header: Any
+    rgb: np.ndarray | None = None
+    K: Any = None
+    result: BodyPoseResult | None = None
+    bag_time: int = 0
+
+
+def _decode_image(store: Any, msgs: _BagMessages, conn: Any, bag_time: int, data: bytes,
+                  cams: _CameraInfoState, info_topic: str | None, stats: Counter[str],
+                  meta: dict[str, Any], max_pixels: int) -> _Decoded:
+    """Decode one image message; an undecodable one gets its invalid pose here."""
     try:
         msg = store.deserialize_cdr(data, conn.msgtype)
     except Exception:
         stats["bad_images_cdr"] += 1
         header = msgs.header(bag_time // 10**9, bag_time % 10**9, "")
-        return BodyPoseResult.invalid("bad_image:cdr", **meta), header
+        return _Decoded(header, result=BodyPoseResult.invalid("bad_image:cdr", **meta))
     header = msgs.header(msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id)
     try:
         if conn.msgtype == COMPRESSED_TYPE:
@@ -854,17 +924,35 @@ def _process_image(pipeline: MocapPipeline, store: Any, msgs: _BagMessages, conn
                              msg.is_bigendian, max_pixels=max_pixels)
     except ImageDecodeError as exc:
         stats[f"bad_images_{exc.kind}"] += 1
-        return BodyPoseResult.invalid(f"bad_image:{exc.kind}", **meta), header
+        return _Decoded(header, result=BodyPoseResult.invalid(f"bad_image:{exc.kind}", **meta))
     if not rgb.flags.writeable:  # a zero-copy view of rosbags' read-only buffer (rgb8)
         rgb = rgb.copy()
     h, w = rgb.shape[:2]
-    K = cams.intrinsics(info_topic, w, h, stats)
-    try:
-        return pipeline.process(rgb, None, K), header
-    except ValueError as exc:
-        stats["process_errors"] += 1
-        log.warning("image at bag time %d: %s", bag_time, exc)
-        return BodyPoseResult.invalid("process_failed", **meta), header
+    return _Decoded(header, rgb, cams.intrinsics(info_topic, w, h, stats), bag_time=bag_time)
+
+
+def _run_images(pipeline: MocapPipeline, images: list[_Decoded], stats: Counter[str],
+                meta: dict[str, Any]) -> None:
+    """Fill ``result`` of decoded images: one ``process_batch`` call for several, else
+    ``process``; a frame the pipeline refuses gets an invalid pose (its batch is redone
+    frame by frame so that only that frame does)."""
+    if len(images) > 1:
+        try:
+            results = pipeline.process_batch([d.rgb for d in images], None,
+                                             [d.K for d in images])
+        except ValueError:
+            pass  # one frame is refused: the loop below finds which
+        else:
+            for d, r in zip(images, results, strict=True):
+                d.result = r
+            return
+    for d in images:
+        try:
+            d.result = pipeline.process(d.rgb, None, d.K)
+        except ValueError as exc:
+            stats["process_errors"] += 1
+            log.warning("image at bag time %d: %s", d.bag_time, exc)
+            d.result = BodyPoseResult.invalid("process_failed", **meta)
 
 
 # =========================================================================== replay

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,9 @@ from mocap_ros.config import MocapConfig
 
 def default_synthetic_dir() -> Path:
     """Where generated stand-in model files live (never in the source tree)."""
-    root = os.environ.get("MOCAP_ROS_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mocap_ros")
-    return Path(root) / "synthetic"
+    from mocap_ros.cache import cache_dir
+
+    return cache_dir("synthetic")
 
 
 def ensure_synthetic_assets(root: Path | None = None, seed: int = 0) -> Path:

@@ -1,8 +1,13 @@
-"""MocapPipeline: one RGB frame in, one BodyPoseResult out.
+"""MocapPipeline: one RGB frame in, one BodyPoseResult out (or a batch of frames).
 
 Stages: upload + crop + normalise (torch, on the inference device) -> HMR (autocast in the
 chosen precision, ``n_iter`` regressor iterations) -> body-model kinematics (fp32) -> camera
 conversion -> one device-to-host copy of the small result.
+
+On CUDA with ``fast_path`` the per-frame stages run through :class:`~mocap_ros.fast_path.
+FastPath` (static buffers, one CUDA graph per frame size). ``runtime: onnxruntime`` runs the
+HMR network in ONNX Runtime on the CPU (:mod:`mocap_ros.onnx_runtime`). ``process_batch``
+puts the crops of several frames through one HMR forward (offline processing).
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +43,20 @@ from mocap_ros.rotations import rotmat_to_quat
 from mocap_ros.skeleton import NUM_JOINTS
 
 log = logging.getLogger("mocap_ros")
+
+BBox = tuple[float, float, float, float] | np.ndarray
+
+
+@dataclass
+class _Job:
+    """One frame that passed the checks: what the host-side finish needs."""
+
+    box: CropBox
+    box_xywh: np.ndarray
+    intr: Intrinsics
+    width: int
+    height: int
+    meta: dict
 
 
 @dataclass
@@ -80,6 +101,8 @@ class MocapPipeline:
         self.config = (config or MocapConfig()).validate()
         self.device = resolve_device(self.config.device)
         self.precision = resolve_precision(self.config.precision, self.device)
+        if self.config.runtime == "onnxruntime":
+            self._check_onnx_runtime()  # before any file is loaded or model moved
         self.models = models or load_models(self.config)
         if self.models.synthetic:
             log.warning("using SYNTHETIC model files (seeded random weights): poses are not "
@@ -92,6 +115,42 @@ class MocapPipeline:
         # The crop is sampled in the network's precision on CUDA; CPU stays fp32.
         self.input_dtype = self.dtype if self.device.type == "cuda" else torch.float32
         self.normalizer = Normalizer(self.device, self.input_dtype)
+        self.ort: Any = None
+        if self.config.runtime == "onnxruntime":
+            self.ort = self._onnx_runtime()
+        self.fast: Any = None
+        self.fast_path_reason = ""  # why the fast path is off ("" when it is on)
+        if not self.config.fast_path:
+            self.fast_path_reason = "fast_path=false"
+        elif self.device.type != "cuda":
+            self.fast_path_reason = f"CUDA only (device {self.device})"
+        elif self.config.return_vertices:
+            self.fast_path_reason = "return_vertices: the mesh is computed eagerly"
+            log.info("fast path off: %s", self.fast_path_reason)
+        else:
+            from mocap_ros.fast_path import FastPath
+
+            self.fast = FastPath(self)
+
+    def _check_onnx_runtime(self) -> None:
+        if self.device.type != "cpu":
+            raise ValueError(f"runtime=onnxruntime runs on the CPU only, but device resolves "
+                             f"to {self.device}; use runtime=torch on a GPU, or device=cpu")
+        if self.precision != "fp32":
+            raise ValueError(f"runtime=onnxruntime runs fp32 only, got precision="
+                             f"{self.precision}; use precision=fp32 (or auto)")
+
+    def _onnx_runtime(self) -> Any:
+        from mocap_ros.onnx_runtime import OrtHMR
+
+        return OrtHMR(self.hmr, self.config.n_iter)
+
+    @property
+    def fast_path_status(self) -> str:
+        """What serves ``process``: 'cuda_graph', 'eager (why)', 'off (why)'..."""
+        if self.fast is not None:
+            return self.fast.status()
+        return f"off ({self.fast_path_reason})"
 
     # ------------------------------------------------------------------ helpers
     def _autocast(self) -> object:
@@ -122,13 +181,9 @@ class MocapPipeline:
             return "bbox_outside_image"
         return ""
 
-    # ------------------------------------------------------------------ main API
-    @torch.inference_mode()
-    def process(self, rgb: np.ndarray, bbox: tuple[float, float, float, float] | None = None,
-                K: np.ndarray | Intrinsics | None = None) -> BodyPoseResult:
-        """Estimate the body pose of the person in ``bbox`` (x, y, w, h pixels; None: per
-        ``bbox_mode``) of an HxWx3 uint8 RGB frame. ``K``: 3x3 intrinsics, else a fallback."""
-        t0 = time.perf_counter()
+    def _prepare(self, rgb: np.ndarray, bbox: BBox | None,
+                 K: np.ndarray | Intrinsics | None) -> _Job | BodyPoseResult:
+        """Host-side checks of one frame: its job, or the invalid result it gives."""
         validate_frame(rgb)
         height, width = rgb.shape[:2]
         box = self.crop_box(width, height, bbox)
@@ -141,39 +196,131 @@ class MocapPipeline:
         intr = (K if isinstance(K, Intrinsics) else Intrinsics.from_k(K)) if K is not None else \
             Intrinsics.fallback(width, height, self.config.focal_length,
                                 self.config.fallback_hfov_deg)
+        return _Job(box, box_xywh, intr, width, height, meta)
 
+    def _crop(self, rgb: np.ndarray, box: CropBox) -> torch.Tensor:
+        """Upload one frame and cut its normalised (1, 3, 224, 224) crop on the device."""
         frame = frame_to_tensor(rgb, self.device, self.input_dtype)
         frame, factor = resize_short_side(frame, self.config.resize_short)
         sbox = CropBox(box.cx * factor, box.cy * factor, box.side * factor)
-        x = crop_batch(frame, [sbox], self.normalizer)
+        return crop_batch(frame, [sbox], self.normalizer)
+
+    def _infer(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The HMR network on a batch of crops: (rotmat, betas, cam), float32."""
+        if self.ort is not None:
+            return self.ort(x)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-        self._sync()
-        t1 = time.perf_counter()
-
         with self._autocast():
-            rotmat, betas, cam = self.hmr(x, n_iter=self.config.n_iter)
-        self._sync()
-        t2 = time.perf_counter()
+            return self.hmr(x, n_iter=self.config.n_iter)
 
-        body = self.body(rotmat, betas, return_vertices=self.config.return_vertices)
-        # One packed device->host copy of everything small.
+    def _pack(self, rotmat: torch.Tensor, betas: torch.Tensor, cam: torch.Tensor,
+              return_vertices: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Body kinematics, then everything small as one (B, 11*24 + 13) float32 tensor
+        (local quats, global quats, joints, 10 betas, cam) for one device->host copy."""
+        verts_on = self.config.return_vertices if return_vertices is None else return_vertices
+        body = self.body(rotmat, betas, return_vertices=verts_on)
+        b = rotmat.shape[0]
         packed = torch.cat((
-            rotmat_to_quat(rotmat).reshape(1, -1),
-            rotmat_to_quat(body.global_rotmat).reshape(1, -1),
-            body.joints.reshape(1, -1), betas.float()[:, :10], cam.float(),
-        ), dim=1)[0].double().cpu().numpy()
-        verts = body.vertices[0].double().cpu().numpy() if body.vertices is not None else None
+            rotmat_to_quat(rotmat).reshape(b, -1),
+            rotmat_to_quat(body.global_rotmat).reshape(b, -1),
+            body.joints.reshape(b, -1), betas.float()[:, :10], cam.float(),
+        ), dim=1)
+        return packed, body.vertices
+
+    def _finish_packed(self, row: np.ndarray, job: _Job, verts: np.ndarray | None
+                       ) -> BodyPoseResult:
         n = NUM_JOINTS
-        q_local, q_glob = packed[: 4 * n].reshape(n, 4), packed[4 * n: 8 * n].reshape(n, 4)
-        joints = packed[8 * n: 11 * n].reshape(n, 3)
-        betas_np, cam_np = packed[11 * n: 11 * n + 10], packed[11 * n + 10:]
-        result = self._finish(q_local, q_glob, joints, betas_np, cam_np, box, box_xywh, intr,
-                              width, height, verts, meta)
+        q_local, q_glob = row[: 4 * n].reshape(n, 4), row[4 * n: 8 * n].reshape(n, 4)
+        joints = row[8 * n: 11 * n].reshape(n, 3)
+        betas_np, cam_np = row[11 * n: 11 * n + 10], row[11 * n + 10:]
+        return self._finish(q_local, q_glob, joints, betas_np, cam_np, job.box, job.box_xywh,
+                            job.intr, job.width, job.height, verts, job.meta)
+
+    # ------------------------------------------------------------------ main API
+    @torch.inference_mode()
+    def process(self, rgb: np.ndarray, bbox: BBox | None = None,
+                K: np.ndarray | Intrinsics | None = None) -> BodyPoseResult:
+        """Estimate the body pose of the person in ``bbox`` (x, y, w, h pixels; None: per
+        ``bbox_mode``) of an HxWx3 uint8 RGB frame. ``K``: 3x3 intrinsics, else a fallback.
+
+        Timings: on the fast path (CUDA) the crop runs inside the captured step, so
+        ``preprocess`` is the host copy + queued upload and ``inference`` crop + HMR + body
+        + download."""
+        t0 = time.perf_counter()
+        job = self._prepare(rgb, bbox, K)
+        if isinstance(job, BodyPoseResult):
+            return job
+        verts = None
+        if self.fast is not None:
+            row, t1, t2 = self.fast.run(rgb, job.box)
+        else:
+            x = self._crop(rgb, job.box)
+            self._sync()
+            t1 = time.perf_counter()
+            rotmat, betas, cam = self._infer(x)
+            self._sync()
+            t2 = time.perf_counter()
+            packed, vertices = self._pack(rotmat, betas, cam)
+            row = packed[0].double().cpu().numpy()
+            if vertices is not None:
+                verts = vertices[0].double().cpu().numpy()
+        result = self._finish_packed(row, job, verts)
         t3 = time.perf_counter()
         result.timings_ms = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
                              "postprocess": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
         return result
+
+    @torch.inference_mode()
+    def process_batch(self, frames: Sequence[np.ndarray],
+                      bboxes: Sequence[BBox | None] | None = None,
+                      Ks: Sequence[np.ndarray | Intrinsics | None] | None = None,
+                      ) -> list[BodyPoseResult]:
+        """``process`` for several frames with one HMR forward for all their crops.
+
+        Frames may differ in size (each is cropped on the device, the 224x224 crops are
+        stacked). Results equal per-frame ``process`` up to the batched kernels' rounding.
+        A frame that is not an image raises ValueError for the whole call, as ``process``
+        would. Each result's timings are the batch's stage times divided by the number of
+        frames that ran the network (its share of the work).
+        """
+        n = len(frames)
+        bboxes = [None] * n if bboxes is None else list(bboxes)
+        Ks = [None] * n if Ks is None else list(Ks)
+        if len(bboxes) != n or len(Ks) != n:
+            raise ValueError(f"process_batch: {n} frames but {len(bboxes)} bboxes and "
+                             f"{len(Ks)} intrinsics")
+        t0 = time.perf_counter()
+        results: list[BodyPoseResult | None] = [None] * n
+        jobs: list[tuple[int, _Job]] = []
+        crops = []
+        for i, (rgb, bbox, K) in enumerate(zip(frames, bboxes, Ks, strict=True)):
+            job = self._prepare(rgb, bbox, K)
+            if isinstance(job, BodyPoseResult):
+                results[i] = job
+                continue
+            jobs.append((i, job))
+            crops.append(self._crop(rgb, job.box))
+        if jobs:
+            x = crops[0] if len(crops) == 1 else torch.cat(crops)
+            self._sync()
+            t1 = time.perf_counter()
+            rotmat, betas, cam = self._infer(x)
+            self._sync()
+            t2 = time.perf_counter()
+            packed, vertices = self._pack(rotmat, betas, cam)
+            rows = packed.double().cpu().numpy()
+            verts = vertices.double().cpu().numpy() if vertices is not None else None
+            for k, (i, job) in enumerate(jobs):
+                results[i] = self._finish_packed(rows[k], job,
+                                                 None if verts is None else verts[k])
+            t3 = time.perf_counter()
+            m = len(jobs)
+            share = {"preprocess": (t1 - t0) * 1e3 / m, "inference": (t2 - t1) * 1e3 / m,
+                     "postprocess": (t3 - t2) * 1e3 / m, "total": (t3 - t0) * 1e3 / m}
+            for i, _ in jobs:
+                results[i].timings_ms = dict(share)
+        return results  # type: ignore[return-value]
 
     def _finish(self, q_local: np.ndarray, q_glob: np.ndarray, joints: np.ndarray,
                 betas: np.ndarray, cam: np.ndarray, box: CropBox, box_xywh: np.ndarray,

@@ -36,6 +36,15 @@ if TYPE_CHECKING:
     from mocap_ros.assets import AssetPaths
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Caches (ONNX exports, default synthetic assets) go to the session's tmp dir, never
+    to the user's ~/.cache."""
+    import os
+
+    os.environ["MOCAP_ROS_CACHE"] = str(tmp_path_factory.mktemp("mocap_ros_cache"))
+
+
 @pytest.fixture(scope="session")
 def _synthetic_generation(
     tmp_path_factory: pytest.TempPathFactory,
