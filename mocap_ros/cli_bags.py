@@ -23,7 +23,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     try:
         summary = process_bag(args.bag, args.out, cfg, storage=args.format, csv_path=args.csv,
                               image_topic=args.image_topic, progress=not args.no_progress,
-                              frame_prefix=args.frame_prefix)
+                              frame_prefix=args.frame_prefix, batch_size=args.batch_size)
     except BagError as exc:
         _error("process", exc)
         if exc.summary is not None and exc.summary.images + exc.summary.messages_copied:
@@ -102,6 +102,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "raw and compressed)")
     p.add_argument("--frame-prefix", default="mocap_", help="prefix of the joints' TF frames")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="frames per network call (default 8 on CUDA, 1 on the CPU; batch 4 was "
+                   "~30%% faster on a 2-core CPU, with results differing from per-frame by "
+                   "~1e-5)")
     add_config_args(p)
     p.set_defaults(func=cmd_process)
 
