@@ -22,6 +22,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -113,19 +114,25 @@ def _time_variant(fn: Callable, frames: list, boxes: list, warmup: int) -> dict[
     return samples
 
 
-def _model_only(pipe: MocapPipeline, n_iter: int, reps: int, warmup: int) -> dict[str, float]:
-    x = torch.randn(1, 3, 224, 224, device=pipe.device)
-    if pipe.device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
+def _repeat(step: Callable[[], object], pipe: MocapPipeline, reps: int, warmup: int,
+            autocast: bool = True) -> dict[str, float]:
+    """Time ``step`` (synchronised) ``reps`` times after ``warmup`` untimed calls."""
     times = []
-    with torch.inference_mode(), pipe._autocast():
+    with torch.inference_mode(), (pipe._autocast() if autocast else nullcontext()):
         for i in range(warmup + reps):
             t0 = time.perf_counter()
-            pipe.hmr(x, n_iter=n_iter)
+            step()
             pipe._sync()
             if i >= warmup:
                 times.append((time.perf_counter() - t0) * 1e3)
     return _stat(times)
+
+
+def _model_only(pipe: MocapPipeline, n_iter: int, reps: int, warmup: int) -> dict[str, float]:
+    x = torch.randn(1, 3, 224, 224, device=pipe.device)
+    if pipe.device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    return _repeat(lambda: pipe.hmr(x, n_iter=n_iter), pipe, reps, warmup)
 
 
 def n_iter_drift(base: MocapPipeline, fast: MocapPipeline, frames: list, boxes: list
@@ -152,29 +159,13 @@ def _regressor_only(pipe: MocapPipeline, n_iter: int, reps: int, warmup: int
                     ) -> dict[str, float]:
     """The iterative regressor alone (features given): what n_iter actually costs."""
     xf = torch.randn(1, 2048, device=pipe.device)
-    times = []
-    with torch.inference_mode(), pipe._autocast():
-        for i in range(warmup + reps):
-            t0 = time.perf_counter()
-            pipe.hmr.regress(xf, n_iter)
-            pipe._sync()
-            if i >= warmup:
-                times.append((time.perf_counter() - t0) * 1e3)
-    return _stat(times)
+    return _repeat(lambda: pipe.hmr.regress(xf, n_iter), pipe, reps, warmup)
 
 
 def _model_only_runner(runner: Callable, pipe: MocapPipeline, reps: int, warmup: int
                        ) -> dict[str, float]:
     """A captured (or eager) model step replayed on its static input, synchronised."""
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + reps):
-            t0 = time.perf_counter()
-            runner()
-            pipe._sync()
-            if i >= warmup:
-                times.append((time.perf_counter() - t0) * 1e3)
-    return _stat(times)
+    return _repeat(runner, pipe, reps, warmup, autocast=False)
 
 
 def _model_only_ort(pipe: MocapPipeline, ort_pipe: MocapPipeline, reps: int, warmup: int

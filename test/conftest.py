@@ -72,3 +72,26 @@ def synthetic_assets(_synthetic_generation: tuple[Path, AssetPaths, float]) -> A
 @pytest.fixture(scope="session")
 def synthetic_generation_seconds(_synthetic_generation: tuple[Path, AssetPaths, float]) -> float:
     return _synthetic_generation[2]
+
+
+@pytest.fixture(scope="module")
+def cfg(synthetic_assets_root: Path) -> object:
+    """A CPU MocapConfig on the synthetic assets."""
+    from mocap_ros.config import MocapConfig
+
+    return MocapConfig(assets_dir=str(synthetic_assets_root), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def models(cfg: object) -> object:
+    """The synthetic models, loaded once per test module (tests may share them read-only)."""
+    from mocap_ros.pipeline import load_models
+
+    return load_models(cfg)
+
+
+@pytest.fixture(scope="module")
+def pipe(cfg: object, models: object) -> object:
+    from mocap_ros.pipeline import MocapPipeline
+
+    return MocapPipeline(cfg, models=models)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from mocap_ros.config import MocapConfig
 from mocap_ros.fast_path import (
     CompileCapture,
     CudaGraphCapture,
@@ -25,21 +24,6 @@ from mocap_ros.preprocess import crop_box_from_bbox
 
 FIELDS = ("local_rotations", "global_rotations", "joints_cam", "keypoints_2d", "betas",
           "camera", "root_translation", "bbox")
-
-
-@pytest.fixture(scope="module")
-def cfg(synthetic_assets_root):
-    return MocapConfig(assets_dir=str(synthetic_assets_root), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def models(cfg):
-    return load_models(cfg)
-
-
-@pytest.fixture(scope="module")
-def pipe(cfg, models):
-    return MocapPipeline(cfg, models=models)
 
 
 @pytest.fixture(scope="module")

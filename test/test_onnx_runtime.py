@@ -12,14 +12,13 @@ import torch
 
 pytest.importorskip("onnxruntime")
 
-from mocap_ros.config import MocapConfig
 from mocap_ros.onnx_runtime import (
     OnnxRuntimeMissingError,
     OrtHMR,
     export_hmr,
     weights_digest,
 )
-from mocap_ros.pipeline import MocapPipeline, load_models
+from mocap_ros.pipeline import MocapPipeline
 
 FIELDS = ("local_rotations", "global_rotations", "joints_cam", "keypoints_2d", "betas",
           "camera", "root_translation", "bbox")
@@ -29,16 +28,6 @@ FIELDS = ("local_rotations", "global_rotations", "joints_cam", "keypoints_2d", "
 def cache(tmp_path_factory):
     """``$MOCAP_ROS_CACHE/onnx`` of a fresh cache root (exports take seconds: shared)."""
     return tmp_path_factory.mktemp("mocap_cache") / "onnx"
-
-
-@pytest.fixture(scope="module")
-def cfg(synthetic_assets_root):
-    return MocapConfig(assets_dir=str(synthetic_assets_root), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def models(cfg):
-    return load_models(cfg)
 
 
 @pytest.fixture(scope="module")

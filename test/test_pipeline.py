@@ -8,21 +8,6 @@ from mocap_ros.pipeline import MocapPipeline, load_models
 
 
 @pytest.fixture(scope="module")
-def cfg(synthetic_assets_root):
-    return MocapConfig(assets_dir=str(synthetic_assets_root), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def models(cfg):
-    return load_models(cfg)
-
-
-@pytest.fixture(scope="module")
-def pipe(cfg, models):
-    return MocapPipeline(cfg, models=models)
-
-
-@pytest.fixture(scope="module")
 def photo():
     from skimage import data
 
