@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from mocap_ros.images import DEFAULT_MAX_PIXELS, ImageDecodeError, compressed_to_rgb, raw_to_rgb
+from mocap_ros.quaternion import quat_to_matrix, quat_to_rotvec
 from mocap_ros.result import BodyPoseResult
 from mocap_ros.skeleton import JOINT_NAMES, PARENTS
 
@@ -97,29 +98,6 @@ class BagError(RuntimeError):
 
 
 # =========================================================================== shared content
-def quat_to_rotmat(q: Sequence[float] | np.ndarray) -> np.ndarray:
-    """3x3 float64 rotation matrix of a unit quaternion (x, y, z, w)."""
-    x, y, z, w = (float(v) for v in q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def quat_to_rotvec(q: np.ndarray) -> np.ndarray:
-    """(..., 4) quaternions (x, y, z, w) -> (..., 3) rotation vectors (axis * angle, rad)."""
-    q = np.asarray(q, np.float64)
-    q = np.where(q[..., 3:4] < 0, -q, q)  # the short way round: angle in [0, pi]
-    v, w = q[..., :3], q[..., 3]
-    s = np.linalg.norm(v, axis=-1)
-    angle = 2.0 * np.arctan2(s, w)
-    # angle / sin(angle / 2), -> 2 as s -> 0 (first-order: 2 / w)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(s > 1e-12, angle / np.where(s > 1e-12, s, 1.0), 2.0 / np.maximum(w, 1e-12))
-    return v * scale[..., None]
-
-
 def body_pose_content(result: BodyPoseResult) -> dict[str, Any]:
     """The values of every ``mocap_ros/msg/BodyPose`` field but ``header``, ROS-free.
 
@@ -177,7 +155,7 @@ def transform_content(result: BodyPoseResult, camera_frame: str,
             offset, rot = result.joints_cam[0], glob[0]
         else:
             parent = prefix + JOINT_NAMES[p]
-            offset = quat_to_rotmat(glob[p]).T @ (result.joints_cam[j] - result.joints_cam[p])
+            offset = quat_to_matrix(glob[p]).T @ (result.joints_cam[j] - result.joints_cam[p])
             rot = result.local_rotations[j]
         out.append({
             "parent": parent,

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mocap_ros.quaternion import quat_to_matrix, quat_to_rotvec
+
 pytest.importorskip("rosbags")
 
 from mocap_ros.bags import (
@@ -27,8 +29,6 @@ from mocap_ros.bags import (
     camera_info_topic_for,
     csv_header,
     process_bag,
-    quat_to_rotmat,
-    quat_to_rotvec,
     transform_content,
 )
 from mocap_ros.sample_bag import (
@@ -609,10 +609,10 @@ def test_transforms_compose_back_to_the_joints(processed):
     for tf in tfs:  # parents come first in SMPL order
         Rp, tp = R[tf["parent"]], t[tf["parent"]]
         t[tf["child"]] = tp + Rp @ np.array(tf["translation"])
-        R[tf["child"]] = Rp @ quat_to_rotmat(tf["rotation"])
+        R[tf["child"]] = Rp @ quat_to_matrix(tf["rotation"])
     for j, name in enumerate(JOINT_NAMES):
         np.testing.assert_allclose(t["p_" + name], result.joints_cam[j], atol=1e-5)
-        np.testing.assert_allclose(R["p_" + name], quat_to_rotmat(result.global_rotations[j]),
+        np.testing.assert_allclose(R["p_" + name], quat_to_matrix(result.global_rotations[j]),
                                    atol=1e-5)
 
 

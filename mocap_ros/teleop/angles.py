@@ -92,8 +92,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mocap_ros.skeleton import JOINT_INDEX, NUM_JOINTS
-from mocap_ros.teleop._quat import (
+from mocap_ros.quaternion import (
     FloatArray,
     euler_yxz,
     mirror_x,
@@ -105,6 +104,7 @@ from mocap_ros.teleop._quat import (
     quat_to_rotvec,
     swing_twist,
 )
+from mocap_ros.skeleton import JOINT_INDEX, NUM_JOINTS
 
 SIDES: tuple[str, str] = ("left", "right")
 ARM_ANGLES: tuple[str, ...] = (

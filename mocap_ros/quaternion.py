@@ -1,9 +1,9 @@
-"""Minimal private rotation helpers for the teleop core (numpy, float64).
+"""Quaternion helpers in numpy (float64) for host-side code: teleop, bags, messages.
 
 Quaternions are (x, y, z, w), Hamilton convention, active rotations: ``quat_rotate(q, v)``
 returns R(q) @ v and ``quat_mul(a, b)`` is the rotation "first b, then a" (R(a) @ R(b)).
-All functions broadcast over leading dimensions. Kept private and small on purpose: the
-project's shared conversions (``mocap_ros.rotations``) are torch-based and owned elsewhere.
+All functions broadcast over leading dimensions. The torch (device-side, batched)
+counterparts used inside the pipeline are in ``mocap_ros.rotations``.
 """
 
 from __future__ import annotations
