@@ -5,7 +5,8 @@ VENV := .venv
 # The CPU build this machine carries on disk. On a CUDA machine: make setup TORCH_SPEC="torch==<cuda build>"
 TORCH_SPEC ?= torch==2.13.0
 IN_ENV := bash scripts/in_env.sh
-SETUP_INPUTS := pyproject.toml setup.py requirements.txt requirements-ros.txt package.xml \
+SETUP_INPUTS := pyproject.toml setup.py requirements.txt requirements-ros.txt \
+	requirements-mediapipe.txt package.xml \
 	CMakeLists.txt $(wildcard msg/*.msg) scripts/build_ros.sh Makefile
 
 .PHONY: setup demo test lint bench clean
@@ -17,6 +18,8 @@ $(VENV)/.setup-done: $(SETUP_INPUTS)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q "$(TORCH_SPEC)"
 	$(VENV)/bin/python -m pip install -q -r requirements.txt -r requirements-ros.txt
+	# mediapipe without its declared deps (they would replace our headless OpenCV)
+	$(VENV)/bin/python -m pip install -q --no-deps -r requirements-mediapipe.txt
 	$(VENV)/bin/python -m pip install -q --no-deps -e .
 	VIRTUAL_ENV=$(abspath $(VENV)) bash scripts/build_ros.sh
 	touch $@

@@ -713,9 +713,9 @@ def process_bag(
 
         if pipeline is None:
             from mocap_ros.config import MocapConfig
-            from mocap_ros.pipeline import MocapPipeline
+            from mocap_ros.estimator import make_estimator
 
-            pipeline = MocapPipeline(config or MocapConfig())
+            pipeline = make_estimator(config or MocapConfig())
         cfg = pipeline.config
         meta = {"precision": pipeline.precision, "n_iter": cfg.n_iter,
                 "device": str(pipeline.device)}

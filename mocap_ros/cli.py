@@ -69,10 +69,15 @@ def config_from_args(args: argparse.Namespace) -> MocapConfig:
     return MocapConfig.from_dict(values)
 
 
-def _with_default_assets(cfg: MocapConfig) -> MocapConfig:
+def _with_default_assets(cfg: MocapConfig, hmr_only: bool = False) -> MocapConfig:
+    """The built-in default when no model files are given: the landmarks backend (real
+    poses, no licensed files); where HMR is asked for (backend=hmr, or a command that only
+    measures HMR), generated stand-ins in the real formats."""
     if cfg.assets_dir or cfg.checkpoint:
         return cfg
-    return cfg.replace(assets_dir=str(ensure_synthetic_assets()))
+    if cfg.backend == "hmr" or hmr_only:
+        return cfg.replace(assets_dir=str(ensure_synthetic_assets()), backend="hmr")
+    return cfg
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -94,14 +99,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _core_demo(args: argparse.Namespace) -> int:
     from skimage import data
 
-    from mocap_ros.pipeline import MocapPipeline
+    from mocap_ros.estimator import make_estimator, resolve_backend
 
     cfg = _with_default_assets(config_from_args(args))
-    pipe = MocapPipeline(cfg)
+    pipe = make_estimator(cfg)
     photo = data.astronaut()  # a real photograph of a person that ships with scikit-image
-    print(f"mocap_ros demo: HMR on {pipe.device} ({pipe.precision}, n_iter={cfg.n_iter}), "
-          f"body model {cfg.body_model}, assets {cfg.assets_dir}"
-          + (" [SYNTHETIC weights: poses are not real]" if pipe.models.synthetic else ""))
+    synthetic = getattr(getattr(pipe, "models", None), "synthetic", False)
+    print(f"mocap_ros demo: {resolve_backend(cfg)} on {pipe.device} ({pipe.precision}, "
+          f"n_iter={cfg.n_iter}), body model {cfg.body_model}, assets {cfg.assets_dir or '-'}"
+          + (" [SYNTHETIC weights: poses are not real]" if synthetic else ""))
     cases = [("full frame", None), ("person box", (120, 20, 300, 490)),
              ("box half outside", (-100, -50, 300, 400)), ("degenerate box", (10, 10, 2, 2))]
     for _ in range(2):  # warm-up so the timings below are steady-state
@@ -126,7 +132,7 @@ def _core_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from mocap_ros.bench import run_benchmark
 
-    cfg = _with_default_assets(config_from_args(args))
+    cfg = _with_default_assets(config_from_args(args), hmr_only=True)
     run_benchmark(cfg, frames=args.frames, warmup=args.warmup, json_path=args.json)
     return 0
 

@@ -26,13 +26,13 @@ def _env() -> dict[str, str]:
     return env
 
 
-def test_mocap_node_without_model_files_exits_with_what_is_missing():
+def test_mocap_node_hmr_without_model_files_exits_with_what_is_missing():
     proc = subprocess.run(
         [sys.executable, str(LIB / "mocap_node"), "--ros-args", "--params-file",
-         str(ROOT / "config/mocap.yaml")],
+         str(ROOT / "config/mocap.yaml"), "-p", "backend:=hmr"],
         env=_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    assert "no model files configured" in proc.stderr and "assets" in proc.stderr
+    assert "needs model files" in proc.stderr and "assets" in proc.stderr
 
 
 def test_invalid_parameter_on_the_command_line_names_it(synthetic_assets_root):

@@ -262,8 +262,8 @@ def test_missing_model_files_stop_startup_with_what_and_where(ctx, tmp_path):
     with pytest.raises(Exception, match=r"(?s)missing.*smpl_mean_params\.npz") as info:
         make_node(ctx, tmp_path)
     assert "download" in str(info.value).lower() or "fetch" in str(info.value).lower()
-    with pytest.raises(ValueError, match="no model files configured"):
-        MocapNode(context=ctx)
+    with pytest.raises(ValueError, match="backend=hmr needs model files"):
+        MocapNode(context=ctx, parameter_overrides=[Parameter("backend", value="hmr")])
 
 
 def test_clean_shutdown_leaves_no_thread(ctx, synthetic_assets_root):
@@ -274,3 +274,30 @@ def test_clean_shutdown_leaves_no_thread(ctx, synthetic_assets_root):
     node.destroy_node()
     assert not worker.is_alive()
     assert {t.ident for t in threading.enumerate()} - before == set()
+
+
+def test_without_model_files_the_landmarks_backend_gives_real_poses(ctx):
+    """The built-in default: no FrankMocap files -> MediaPipe landmarks + IK, same outputs."""
+    from skimage import data
+
+    node = MocapNode(context=ctx, parameter_overrides=[Parameter("diagnostics_period",
+                                                                 value=0.2)])
+    probe = Probe(ctx)
+    ex = make_executor(ctx, node, probe.node)
+    try:
+        frame = np.zeros((480, 640, 3), np.uint8)
+        frame[:, 64:576] = data.astronaut()[16:496]
+        msg = probe.image(frame)
+        assert wait_for(lambda: probe.poses, ex, timeout=30.0,
+                        on_tick=lambda: probe.publish(msg), tick_period=0.5)
+        pose = probe.poses[-1][0]
+        assert pose.backend == "landmarks" and len(pose.joints) == 24
+        assert pose.header.frame_id == "cam_optical" and pose.confidence > 0
+        assert pose.root_pose.position.z > 0
+        # the person's left shoulder is on the image's right (she faces the camera)
+        kp = np.array(pose.keypoints_2d).reshape(24, 2)
+        assert kp[16, 0] > kp[17, 0]
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        probe.node.destroy_node()

@@ -14,6 +14,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
+from mocap_ros.estimator import resolve_backend
 from mocap_ros.images import rgb_to_raw
 from mocap_ros.msg import BodyPose
 
@@ -77,10 +78,11 @@ def run_dds_demo(assets_dir: str, frames: int = 60, rate_hz: float = 15.0,
     ex = MultiThreadedExecutor(num_threads=3)
     for n in (node, player, listener):
         ex.add_node(n)
+    synthetic = getattr(getattr(node.pipeline, "models", None), "synthetic", False)
     print(f"mocap_ros demo over DDS: {frames} frames 640x480 bgr8 at {rate_hz:.0f} Hz -> "
-          f"mocap_node (HMR on {node.pipeline.device}, {node.pipeline.precision}, n_iter="
-          f"{node.config.n_iter})" + (" [SYNTHETIC weights: poses are not real]"
-                                      if node.pipeline.models.synthetic else ""))
+          f"mocap_node ({resolve_backend(node.config)} on {node.pipeline.device}, "
+          f"{node.pipeline.precision}, n_iter={node.config.n_iter})"
+          + (" [SYNTHETIC weights: poses are not real]" if synthetic else ""))
     t0 = time.monotonic()
     try:
         deadline = t0 + frames / rate_hz + 30.0

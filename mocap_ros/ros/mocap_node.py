@@ -22,9 +22,11 @@ from visualization_msgs.msg import MarkerArray
 
 from mocap_ros.camera import Intrinsics
 from mocap_ros.config import MocapConfig, NodeSettings
+from mocap_ros.detector import mediapipe_available
+from mocap_ros.estimator import make_estimator, resolve_backend
 from mocap_ros.images import ImageDecodeError, compressed_to_rgb, raw_to_rgb, rgb_to_raw
 from mocap_ros.msg import BodyPose
-from mocap_ros.pipeline import MocapPipeline
+from mocap_ros.person_box import make_box_source
 from mocap_ros.result import BodyPoseResult
 from mocap_ros.ros.convert import to_body_pose, to_markers, to_transforms
 from mocap_ros.ros.latest import LatestSlot
@@ -67,16 +69,12 @@ class MocapNode(Node):
         super().__init__("mocap_node", **kwargs)
         self.settings: NodeSettings = declare_dataclass(self, NodeSettings)
         self.config: MocapConfig = declare_dataclass(self, MocapConfig)
-        if not (self.config.assets_dir or self.config.checkpoint):
-            raise ValueError(
-                "no model files configured: set assets_dir (FrankMocap's extra_data/ or its "
-                "checkout; `mocap-ros assets fetch DIR` gets the public ones, SMPL needs a "
-                "registration at https://smpl.is.tue.mpg.de) or, for testing, generate "
-                "stand-ins with `mocap-ros assets synthetic DIR`")
-        self.pipeline = MocapPipeline(self.config)
+        self.pipeline = make_estimator(self.config)
+        self.box_source = self._make_box_source()
         log = self.get_logger()
-        log.info(f"HMR on {self.pipeline.device} ({self.pipeline.precision}, "
-                 f"n_iter={self.config.n_iter}), body model {self.config.body_model}")
+        log.info(f"{resolve_backend(self.config)} on {self.pipeline.device} "
+                 f"({self.pipeline.precision}, n_iter={self.config.n_iter}), body model "
+                 f"{self.config.body_model}, person box {self.config.bbox_mode}")
 
         self.stats: Counter[str] = Counter()
         self._latency_ms: deque[float] = deque(maxlen=300)
@@ -107,6 +105,18 @@ class MocapNode(Node):
 
         self._worker = threading.Thread(target=self._run, name="mocap_worker", daemon=True)
         self._worker.start()
+
+    def _make_box_source(self) -> object:
+        mode = self.config.bbox_mode
+        if resolve_backend(self.config) == "landmarks" and mode == "detector":
+            # MediaPipe already finds the person: a second detector would run it twice.
+            return make_box_source(self.config.replace(bbox_mode="full_frame"))
+        detector = None
+        if mode == "detector" or (mode == "track" and mediapipe_available()):
+            from mocap_ros.detector import PersonDetector
+
+            detector = PersonDetector()
+        return make_box_source(self.config, detector)
 
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -167,7 +177,9 @@ class MocapNode(Node):
                                       throttle_duration_sec=2.0)
             return
         h, w = rgb.shape[:2]
-        result = self.pipeline.process(rgb, None, self._intrinsics(w, h))
+        box = self.box_source.next_box(rgb.shape, rgb)
+        result = self.pipeline.process(rgb, box, self._intrinsics(w, h))
+        self.box_source.update(result)
         self._publish(result, msg.header, rgb)
         now = time.monotonic()
         self._latency_ms.append((now - frame.arrival) * 1e3)
@@ -194,8 +206,8 @@ class MocapNode(Node):
         for j, p in enumerate(PARENTS):
             if p >= 0:
                 cv2.line(canvas, tuple(kp[p]), tuple(kp[j]), (40, 220, 60), 2)
-        x, y, s, _ = (int(v) for v in result.bbox)
-        cv2.rectangle(canvas, (x, y), (x + s, y + s), (250, 200, 0), 1)
+        x, y, bw, bh = (int(v) for v in result.bbox)
+        cv2.rectangle(canvas, (x, y), (x + bw, y + bh), (250, 200, 0), 1)
         data, step = rgb_to_raw(canvas, "rgb8")
         return Image(header=header, height=canvas.shape[0], width=canvas.shape[1],
                      encoding="rgb8", is_bigendian=0, step=step, data=data)
@@ -237,6 +249,10 @@ class MocapNode(Node):
         self._slot.close()
         if self._worker.is_alive():
             self._worker.join(timeout=10.0)
+        for part in (self.box_source, self.pipeline):
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
         super().destroy_node()
 
 
