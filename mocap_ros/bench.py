@@ -378,6 +378,12 @@ def run_benchmark(config: MocapConfig, frames: int = 20, warmup: int = 3,
               f"by {drift['rotation_deg_mean']:.2f} deg on average "
               f"(max {drift['rotation_deg_max']:.2f}), joints by "
               f"{drift['joint_mm_mean']:.1f} mm (camera-relative pose, root excluded)"]
+    lm = _landmarks_fps(imgs)
+    if lm is not None:
+        out["landmarks_backend"] = lm
+        lines += ["", f"landmarks backend (MediaPipe + IK, CPU, video mode, 640x480): "
+                  f"{lm['fps']:.1f} FPS, {lm['p50_ms']:.1f} ms p50 per frame "
+                  f"({lm['valid_fraction'] * 100:.0f}% valid)"]
     if cuda and fast_pipes:
         out["targets"] = _targets(results, model_fast, base_total)
         lines += ["", "issue #6 targets (GPU):"]
@@ -390,6 +396,17 @@ def run_benchmark(config: MocapConfig, frames: int = 20, warmup: int = 3,
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(out, indent=2))
     return out
+
+
+def _landmarks_fps(frames: list[np.ndarray]) -> dict[str, float] | None:
+    """The landmarks backend's rate on the same frames; None without mediapipe."""
+    from mocap_ros.detector import mediapipe_available
+
+    if not mediapipe_available():
+        return None
+    from mocap_ros.landmarks import measure_fps
+
+    return measure_fps(frames)
 
 
 def _targets(results: dict, model_fast: dict, base_total: float) -> list[dict]:

@@ -48,8 +48,8 @@ MEDIAPIPE_VERSION = "0.10.14"
 INSTALL_HINT = (
     "install MediaPipe (models ship inside its wheel): "
     "`pip install --no-deps -r requirements-mediapipe.txt` from a mocap_ros checkout "
-    "(or `pip install mocap_ros[mediapipe]`; --no-deps keeps opencv-contrib-python, which "
-    "clobbers opencv-python-headless, out)"
+    "(`make setup` does this; --no-deps keeps out opencv-contrib-python, which clobbers "
+    "opencv-python-headless, so there is deliberately no `mocap_ros[mediapipe]` extra)"
 )
 # Model files of model_complexity=1, relative to the mediapipe package.
 _MODEL_FILES = ("modules/pose_detection/pose_detection.tflite",

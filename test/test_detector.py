@@ -61,7 +61,7 @@ def test_without_mediapipe_construction_fails_with_the_install_command(monkeypat
         det.PersonDetector()
     msg = str(err.value)
     assert "pip install --no-deps -r requirements-mediapipe.txt" in msg
-    assert "mocap_ros[mediapipe]" in msg
+    assert "make setup" in msg
     assert not det.mediapipe_available()
     from mocap_ros.landmarks import LandmarksBackend
 

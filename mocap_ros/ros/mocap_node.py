@@ -72,9 +72,11 @@ class MocapNode(Node):
         self.pipeline = make_estimator(self.config)
         self.box_source = self._make_box_source()
         log = self.get_logger()
-        log.info(f"{resolve_backend(self.config)} on {self.pipeline.device} "
-                 f"({self.pipeline.precision}, n_iter={self.config.n_iter}), body model "
-                 f"{self.config.body_model}, person box {self.config.bbox_mode}")
+        backend = resolve_backend(self.config)
+        what = (f"hmr on {self.pipeline.device} ({self.pipeline.precision}, n_iter="
+                f"{self.config.n_iter}), body model {self.config.body_model}"
+                if backend == "hmr" else "landmarks (MediaPipe BlazePose + IK, skeleton body)")
+        log.info(f"{what}, person box {self.config.bbox_mode}")
 
         self.stats: Counter[str] = Counter()
         self._latency_ms: deque[float] = deque(maxlen=300)
