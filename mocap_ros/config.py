@@ -114,6 +114,8 @@ class NodeSettings:
                               choices=IMAGE_TRANSPORTS)
     frame_prefix: str = _f("mocap_", "Prefix of the TF frames of the body's joints "
                            "(<prefix>pelvis, <prefix>left_hip, ...).")
+    camera_frame: str = _f("camera_optical_frame", "Frame used for images whose header has "
+                           "no frame_id (REP-103 optical frame: x right, y down, z forward).")
     publish_tf: bool = _f(True, "Broadcast the joint frames on /tf (valid poses only).")
     publish_markers: bool = _f(True, "Publish a MarkerArray skeleton on mocap/markers for RViz.")
     publish_debug_image: bool = _f(False, "Publish an overlay image on mocap/debug_image.")
@@ -179,9 +181,13 @@ class TeleopSettings:
                             max_value=100.0)
     filter_d_cutoff: float = _f(1.0, "One Euro filter derivative cutoff (Hz).",
                                 min_value=0.01, max_value=100.0)
-    joint_states_timeout: float = _f(0.5, "On enable, start from joint_states if one this recent "
-                                     "(s) names every joint; else from the last command.",
-                                     min_value=0.0, max_value=60.0)
+    joint_states_timeout: float = _f(0.5, "~/enable needs a joint_states message this recent "
+                                     "(s) naming every joint: commands start from where the "
+                                     "robot is.", min_value=0.0, max_value=60.0)
+    allow_enable_without_joint_states: bool = _f(
+        False, "Let ~/enable start from the last command (or the safe pose) when no fresh "
+        "joint_states names every joint. The first command can then be a step away from the "
+        "robot's real position: for simulation, or controllers that ramp by themselves.")
 
     def validate(self) -> TeleopSettings:
         return _validate_fields(self)

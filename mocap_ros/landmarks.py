@@ -675,7 +675,9 @@ class LandmarksBackend:
             joints_cam = ik.joints + ik.pelvis_world + T
         kp2d = project(joints_cam, intr)
         confidence = float(np.clip(np.mean(lms.visibility[list(USED_LANDMARKS)]), 0.0, 1.0))
-        if not (np.isfinite(joints_cam).all() and np.isfinite(ik.local_rotmats).all()):
+        # a joint at or behind the camera plane projects to inf: never publish that
+        if not (np.isfinite(joints_cam).all() and np.isfinite(ik.local_rotmats).all()
+                and np.isfinite(kp2d).all() and (joints_cam[:, 2] > 0).all()):
             return timed(BodyPoseResult.invalid("non_finite_output", box, **meta))
         quats = _rotmat_to_quat(np.stack((ik.local_rotmats, ik.global_rotmats)))
         valid = confidence >= self.min_confidence and confidence > 0.0

@@ -82,7 +82,10 @@ class Operator:
 
 
 def make_teleop(ctx, config="teleop_generic.yaml", **params):
-    params = {"robot_config": str(CONFIG / config), **params}
+    # these tests have no robot publishing joint_states: they opt in to starting from the
+    # safe pose (test_enable_needs_fresh_joint_states covers the default)
+    params = {"robot_config": str(CONFIG / config), "allow_enable_without_joint_states": True,
+              **params}
     return TeleopNode(context=ctx,
                       parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
 
@@ -234,6 +237,33 @@ def test_limits_never_exceeded_for_random_poses(ctx, out_type, kind):
         steps = np.abs(np.diff(cmds, axis=0))
         assert np.all(steps <= jmap.velocity_limits * 2 * PERIOD + 1e-9)
         assert np.any(steps > 0)  # it did move
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        op.node.destroy_node()
+
+
+def test_enable_needs_fresh_joint_states(ctx):
+    node = make_teleop(ctx, allow_enable_without_joint_states=False)
+    op = Operator(ctx)
+    js_pub = op.node.create_publisher(JointState, "joint_states", 10)
+    ex = make_executor(ctx, node, op.node)
+    try:
+        assert op.enable_client.wait_for_service(timeout_sec=10.0)
+        fut = op.enable_client.call_async(SetBool.Request(data=True))
+        assert wait_for(fut.done, ex, timeout=10.0)
+        assert not fut.result().success and "joint_states" in fut.result().message
+        op.stream(ex, 0.5, angles=ARM)
+        assert op.commands == [] and not node.controller.enabled
+        # a robot that reports where it is can be enabled, and starts exactly there
+        where = [0.1 * (i % 3) for i in range(len(node.joint_map.names))]
+        where = list(np.clip(where, node.joint_map.lower, node.joint_map.upper))
+        msg = JointState(name=list(node.joint_map.names), position=where)
+        assert wait_for(lambda: node._joint_states is not None, ex, timeout=10.0,
+                        on_tick=lambda: js_pub.publish(msg))
+        assert op.enable(ex).message == "enabled from joint_states"
+        assert wait_for(lambda: op.commands, ex, timeout=5.0)
+        assert np.allclose(op.commands[0][1], where, atol=1e-9)
     finally:
         ex.shutdown()
         node.destroy_node()

@@ -82,8 +82,8 @@ class MocapNode(Node):
         self._latency_ms: deque[float] = deque(maxlen=300)
         self._processed_times: deque[float] = deque(maxlen=300)
         self._last_arrival: float | None = None
-        self._K: Intrinsics | None = None
-        self._K_size: tuple[int, int] | None = None
+        # (K, (width, height)) as one tuple: the worker reads both in one step
+        self._camera_info: tuple[Intrinsics, tuple[int, int]] | None = None
         self._slot: LatestSlot[_Frame] = LatestSlot()
 
         sensor_qos = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
@@ -136,7 +136,7 @@ class MocapNode(Node):
         except ValueError:
             self.stats["camera_info_invalid"] += 1  # uncalibrated cameras publish zeros
             return
-        self._K, self._K_size = K, (int(msg.width), int(msg.height))
+        self._camera_info = (K, (int(msg.width), int(msg.height)))
 
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
@@ -159,14 +159,16 @@ class MocapNode(Node):
                           msg.is_bigendian, max_pixels=limit)
 
     def _intrinsics(self, width: int, height: int) -> Intrinsics | None:
-        if self._K is None:
+        info = self._camera_info
+        if info is None:
             return None
-        if self._K_size not in (None, (0, 0), (width, height)):
+        K, size = info
+        if size not in ((0, 0), (width, height)):
             self.get_logger().warning(
-                f"camera_info is for {self._K_size} but images are {(width, height)}; "
+                f"camera_info is for {size} but images are {(width, height)}; "
                 "using the focal-length fallback", throttle_duration_sec=10.0)
             return None
-        return self._K
+        return K
 
     def _process(self, frame: _Frame) -> None:
         msg = frame.msg
@@ -178,11 +180,15 @@ class MocapNode(Node):
             self.get_logger().warning(f"dropped a malformed image: {exc}",
                                       throttle_duration_sec=2.0)
             return
+        header = msg.header
+        if not header.frame_id:
+            # tf2 refuses a transform whose parent frame is ""
+            header = type(header)(stamp=header.stamp, frame_id=self.settings.camera_frame)
         h, w = rgb.shape[:2]
         box = self.box_source.next_box(rgb.shape, rgb)
         result = self.pipeline.process(rgb, box, self._intrinsics(w, h))
         self.box_source.update(result)
-        self._publish(result, msg.header, rgb)
+        self._publish(result, header, rgb)
         now = time.monotonic()
         self._latency_ms.append((now - frame.arrival) * 1e3)
         self._processed_times.append(now)
@@ -204,7 +210,8 @@ class MocapNode(Node):
         import cv2
 
         canvas = np.ascontiguousarray(rgb).copy()
-        kp = np.round(result.keypoints_2d).astype(int)
+        limit = 4 * max(canvas.shape)  # cv2 wants int32 coordinates: keep lines drawable
+        kp = np.round(np.clip(result.keypoints_2d, -limit, limit)).astype(int)
         for j, p in enumerate(PARENTS):
             if p >= 0:
                 cv2.line(canvas, tuple(kp[p]), tuple(kp[j]), (40, 220, 60), 2)

@@ -5,25 +5,33 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 
 T = TypeVar("T")
 
 
 def descriptor(f: dataclasses.Field) -> ParameterDescriptor:
+    """Description, allowed values and range of one field.
+
+    read_only: the nodes read their parameters once at start-up, so a later `ros2 param
+    set` must fail loudly rather than appear to tighten a safety limit that is not applied.
+    Float fields use dynamic typing so that `rate_hz:=100` or `focal_length: 600` (integers
+    in YAML/launch) are accepted; their range is then enforced by the dataclass's validate().
+    """
     meta = f.metadata
-    desc = ParameterDescriptor(description=meta["description"])
+    desc = ParameterDescriptor(description=meta["description"], read_only=True)
     if meta.get("choices"):
         desc.additional_constraints = "one of: " + ", ".join(meta["choices"])
     lo, hi = meta.get("min"), meta.get("max")
     default = f.default if f.default is not dataclasses.MISSING else None
-    if lo is not None and hi is not None:
-        if isinstance(default, int) and not isinstance(default, bool):
-            desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
-        elif isinstance(default, float):
-            desc.floating_point_range = [FloatingPointRange(from_value=float(lo),
-                                                            to_value=float(hi), step=0.0)]
+    if isinstance(default, float):
+        desc.dynamic_typing = True
+        if lo is not None and hi is not None:
+            desc.additional_constraints = f"range [{lo}, {hi}]"
+    elif lo is not None and hi is not None and isinstance(default, int) \
+            and not isinstance(default, bool):
+        desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
     return desc
 
 
@@ -47,6 +55,10 @@ def declare_dataclass(node: Node, cls: type[T]) -> T:
         value = param.value
         if isinstance(default, list):
             value = [float(v) for v in value]
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"parameter '{f.name}' must be a number, got {value!r}")
+            value = float(value)
         values[f.name] = value
     try:
         return cls(**values).validate()  # type: ignore[attr-defined]

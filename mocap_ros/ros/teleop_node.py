@@ -112,6 +112,15 @@ class TeleopNode(Node):
             names = self._joint_states[1]
             if all(n in names for n in self.joint_map.names):
                 start = [names[n] for n in self.joint_map.names]
+        if start is None and not self.settings.allow_enable_without_joint_states:
+            response.success = False
+            response.message = (
+                "not enabled: no joint_states in the last "
+                f"{self.settings.joint_states_timeout} s naming every joint "
+                f"({', '.join(self.joint_map.names)}); commands must start from where the "
+                "robot is (allow_enable_without_joint_states overrides this)")
+            self.get_logger().warning(response.message)
+            return response
         try:
             self.controller.enable(self._now(), start)
         except ValueError as exc:
