@@ -301,3 +301,21 @@ def test_without_model_files_the_landmarks_backend_gives_real_poses(ctx):
         ex.shutdown()
         node.destroy_node()
         probe.node.destroy_node()
+
+
+def test_hmr_with_detector_reports_no_person_on_an_empty_scene(ctx, synthetic_assets_root):
+    """HMR alone regresses a body from any crop; the detector box is what says nobody is
+    there, so an empty scene never becomes a valid pose (teleop would follow it)."""
+    node = make_node(ctx, synthetic_assets_root, bbox_mode="detector", detector_every_n=1,
+                     publish_tf=False)
+    probe = Probe(ctx)
+    ex = make_executor(ctx, node, probe.node)
+    try:
+        empty = probe.image(np.full((480, 640, 3), 90, np.uint8))
+        assert wait_for(lambda: len(probe.poses) >= 3, ex, timeout=30.0,
+                        on_tick=lambda: probe.publish(empty), tick_period=0.3)
+        assert all(not m.valid and m.reason == "no_person" for m, _ in probe.poses)
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        probe.node.destroy_node()

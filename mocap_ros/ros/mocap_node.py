@@ -71,6 +71,14 @@ class MocapNode(Node):
         self.config: MocapConfig = declare_dataclass(self, MocapConfig)
         self.pipeline = make_estimator(self.config)
         self.box_source = self._make_box_source()
+        self._needs_person_box = (resolve_backend(self.config) == "hmr"
+                                  and self.config.bbox_mode == "detector")
+        if resolve_backend(self.config) == "hmr" and self.config.bbox_mode in ("full_frame",
+                                                                                "roi"):
+            self.get_logger().warning(
+                f"backend hmr with bbox_mode {self.config.bbox_mode}: HMR reports a body even "
+                "when nobody is in view; for teleoperation use bbox_mode detector (or the "
+                "landmarks backend), which reports no_person")
         log = self.get_logger()
         backend = resolve_backend(self.config)
         what = (f"hmr on {self.pipeline.device} ({self.pipeline.precision}, n_iter="
@@ -186,7 +194,14 @@ class MocapNode(Node):
             header = type(header)(stamp=header.stamp, frame_id=self.settings.camera_frame)
         h, w = rgb.shape[:2]
         box = self.box_source.next_box(rgb.shape, rgb)
-        result = self.pipeline.process(rgb, box, self._intrinsics(w, h))
+        if box is None and self._needs_person_box:
+            # HMR regresses a body from any crop, person or not: with a detector, no box
+            # means nobody is there, and that must never become a valid pose.
+            result = BodyPoseResult.invalid("no_person", precision=self.pipeline.precision,
+                                            n_iter=self.config.n_iter,
+                                            device=str(self.pipeline.device))
+        else:
+            result = self.pipeline.process(rgb, box, self._intrinsics(w, h))
         self.box_source.update(result)
         self._publish(result, header, rgb)
         now = time.monotonic()
