@@ -255,21 +255,28 @@ class MocapPipeline:
         if self.fast is not None:
             row, t1, t2 = self.fast.run(rgb, job.box)
         else:
-            x = self._crop(rgb, job.box)
-            self._sync()
-            t1 = time.perf_counter()
-            rotmat, betas, cam = self._infer(x)
-            self._sync()
-            t2 = time.perf_counter()
-            packed, vertices = self._pack(rotmat, betas, cam)
-            row = packed[0].double().cpu().numpy()
-            if vertices is not None:
-                verts = vertices[0].double().cpu().numpy()
+            rows, all_verts, t1, t2 = self._run_network(self._crop(rgb, job.box))
+            row = rows[0]
+            verts = None if all_verts is None else all_verts[0]
         result = self._finish_packed(row, job, verts)
         t3 = time.perf_counter()
         result.timings_ms = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
                              "postprocess": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
         return result
+
+    def _run_network(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None, float,
+                                                       float]:
+        """Crops -> packed host rows (one D2H copy) and vertices; returns the times at which
+        inference started and ended (after the crops were ready)."""
+        self._sync()
+        t1 = time.perf_counter()
+        rotmat, betas, cam = self._infer(x)
+        self._sync()
+        t2 = time.perf_counter()
+        packed, vertices = self._pack(rotmat, betas, cam)
+        rows = packed.double().cpu().numpy()
+        verts = vertices.double().cpu().numpy() if vertices is not None else None
+        return rows, verts, t1, t2
 
     @torch.inference_mode()
     def process_batch(self, frames: Sequence[np.ndarray],
@@ -303,14 +310,7 @@ class MocapPipeline:
             crops.append(self._crop(rgb, job.box))
         if jobs:
             x = crops[0] if len(crops) == 1 else torch.cat(crops)
-            self._sync()
-            t1 = time.perf_counter()
-            rotmat, betas, cam = self._infer(x)
-            self._sync()
-            t2 = time.perf_counter()
-            packed, vertices = self._pack(rotmat, betas, cam)
-            rows = packed.double().cpu().numpy()
-            verts = vertices.double().cpu().numpy() if vertices is not None else None
+            rows, verts, t1, t2 = self._run_network(x)
             for k, (i, job) in enumerate(jobs):
                 results[i] = self._finish_packed(rows[k], job,
                                                  None if verts is None else verts[k])
