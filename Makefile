@@ -31,6 +31,7 @@ demo: setup
 
 test: setup
 	$(IN_ENV) ruff check .
+	$(IN_ENV) lint-imports
 	$(IN_ENV) python -m pytest
 
 lint: setup

@@ -1,7 +1,9 @@
 """mocap_ros: camera images in, human body motion a robot can follow out.
 
-The core (``mocap_ros.pipeline`` and friends) runs without rclpy. The generated ROS
-messages (``mocap_ros.msg``) live in the colcon install tree; ``extend_path`` lets the
+Sub-packages by role, imports pointing down this list (checked by import-linter):
+``cli`` -> ``tools`` -> ``ros``/``offline`` -> ``estimation``/``teleop`` -> ``assets`` ->
+``io`` -> ``geometry`` -> ``core``. Only ``ros``, ``tools`` and ``cli`` import rclpy. The
+generated ROS messages (``mocap_ros.msg``) live in the colcon install tree; ``extend_path`` lets the
 source checkout and that tree contribute to one ``mocap_ros`` package.
 """
 

@@ -1,6 +1,7 @@
 """Shared pytest fixtures.
 
-Synthetic assets (``mocap_ros.synthetic``): the licensed SMPL files and FrankMocap's checkpoint
+Synthetic assets (``mocap_ros.tools.synthetic``): the licensed SMPL files and FrankMocap's
+checkpoint
 never exist on test machines, so tests use files generated in exactly their formats. They are
 generated ONCE per test session (about 2-3 s on 2 cores, ~230 MB in a pytest tmp dir):
 
@@ -12,7 +13,7 @@ generated ONCE per test session (about 2-3 s on 2 cores, ~230 MB in a pytest tmp
     (original chumpy/scipy pickle format, procedural 6890-vertex body) and ``SYNTHETIC.txt``
     (also in the root itself).
 
-``synthetic_assets`` -> mocap_ros.assets.AssetPaths
+``synthetic_assets`` -> mocap_ros.assets.files.AssetPaths
     Paths of that tree (``checkpoint``, ``mean_params``, ``smpl_model`` = neutral,
     ``j_regressor_extra``, ``root`` = extra_data/).
 
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from mocap_ros.assets import AssetPaths
+    from mocap_ros.assets.files import AssetPaths
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -49,7 +50,9 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 def _synthetic_generation(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, AssetPaths, float]:
-    from mocap_ros.synthetic import write_synthetic_assets  # torch import only when used
+    from mocap_ros.tools.synthetic.files import (
+        write_synthetic_assets,  # torch import only when used
+    )
 
     root = tmp_path_factory.mktemp("frankmocap_synthetic")
     t0 = time.perf_counter()
@@ -77,7 +80,7 @@ def synthetic_generation_seconds(_synthetic_generation: tuple[Path, AssetPaths, 
 @pytest.fixture(scope="module")
 def cfg(synthetic_assets_root: Path) -> object:
     """A CPU MocapConfig on the synthetic assets."""
-    from mocap_ros.config import MocapConfig
+    from mocap_ros.core.config import MocapConfig
 
     return MocapConfig(assets_dir=str(synthetic_assets_root), device="cpu")
 
@@ -85,13 +88,13 @@ def cfg(synthetic_assets_root: Path) -> object:
 @pytest.fixture(scope="module")
 def models(cfg: object) -> object:
     """The synthetic models, loaded once per test module (tests may share them read-only)."""
-    from mocap_ros.pipeline import load_models
+    from mocap_ros.estimation.hmr.pipeline import load_models
 
     return load_models(cfg)
 
 
 @pytest.fixture(scope="module")
 def pipe(cfg: object, models: object) -> object:
-    from mocap_ros.pipeline import MocapPipeline
+    from mocap_ros.estimation.hmr.pipeline import MocapPipeline
 
     return MocapPipeline(cfg, models=models)

@@ -15,16 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mocap_ros import assets, cli_assets
-from mocap_ros.assets import (
+from mocap_ros.assets import files as assets
+from mocap_ros.assets.files import (
     DEFAULT_MANIFEST,
     FetchError,
     ManifestEntry,
-    check_assets,
     fetch_assets,
     is_synthetic,
     resolve_assets,
 )
+from mocap_ros.cli import assets as cli_assets
+from mocap_ros.estimation.hmr.assets_check import check_assets
 
 # --------------------------------------------------------------------------------------
 # resolve / check

@@ -1,4 +1,4 @@
-"""Offline bag processing (``mocap_ros.bags.process_bag``, ``mocap-ros process``) on real
+"""Offline bag processing (``mocap_ros.io.bags.types.process_bag``, ``mocap-ros process``) on real
 rosbag2 bags written by ``rosbags`` (mcap and sqlite3), with the real pipeline on the
 synthetic model files. No ROS installation needed (rosbags is pure Python)."""
 
@@ -15,23 +15,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mocap_ros.quaternion import quat_to_matrix, quat_to_rotvec
+from mocap_ros.geometry.rotations import quat_to_matrix, quat_to_rotvec
 
 pytest.importorskip("rosbags")
 
-from mocap_ros.bags import (
-    BODY_POSE_TYPE,
-    POSE_TOPIC,
-    TF_TOPIC,
-    BagError,
-    Progress,
-    body_pose_msgdef,
-    camera_info_topic_for,
-    csv_header,
-    process_bag,
-    transform_content,
-)
-from mocap_ros.sample_bag import (
+from mocap_ros.core.skeleton import JOINT_NAMES, PARENTS
+from mocap_ros.io.bags.csv_rows import csv_header
+from mocap_ros.io.bags.progress import Progress
+from mocap_ros.io.bags.reader import camera_info_topic_for
+from mocap_ros.io.bags.types import BODY_POSE_TYPE, POSE_TOPIC, TF_TOPIC, BagError, body_pose_msgdef
+from mocap_ros.io.messages import transform_content
+from mocap_ros.offline.process import process_bag
+from mocap_ros.tools.sample_bag import (
     COMPRESSED_TOPIC,
     FRAME_ID,
     INFO_TOPIC,
@@ -40,7 +35,6 @@ from mocap_ros.sample_bag import (
     sample_frame,
     write_sample_bag,
 )
-from mocap_ros.skeleton import JOINT_NAMES, PARENTS
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -57,14 +51,14 @@ def assets_root(synthetic_assets_root):
 
 @pytest.fixture(scope="module")
 def config(assets_root):
-    from mocap_ros.config import MocapConfig
+    from mocap_ros.core.config import MocapConfig
 
     return MocapConfig(assets_dir=str(assets_root), device="cpu", precision="fp32")
 
 
 @pytest.fixture(scope="module")
 def pipeline(config):
-    from mocap_ros.pipeline import MocapPipeline
+    from mocap_ros.estimation.hmr.pipeline import MocapPipeline
 
     return MocapPipeline(config)
 
@@ -157,7 +151,8 @@ def assert_same_pose(a, b, atol=0.0):
 def run_cli(argv):
     """`mocap-ros ...` in process: cli.py's parser once it registers the bag commands,
     else a parser with just them (same functions)."""
-    from mocap_ros import cli, cli_bags
+    from mocap_ros.cli import bags as cli_bags
+    from mocap_ros.cli import main as cli
 
     try:
         parser = cli.build_parser()
@@ -192,7 +187,7 @@ def ros_types():
 
 
 def image_msg(rgb, encoding, sec, frame_id=FRAME_ID, **override):
-    from mocap_ros.images import rgb_to_raw
+    from mocap_ros.io.images import rgb_to_raw
 
     T = ros_types()
     data, step = rgb_to_raw(rgb, encoding)
@@ -292,7 +287,7 @@ def test_body_pose_definition_stored_in_full(processed):
             assert f"\nMSG: {dep}\n" in text
         assert conn.digest == body_pose_msgdef()[1]
         meta = (out / "metadata.yaml").read_text()
-        assert conn.digest in meta and "mocap_ros.config" in meta
+        assert conn.digest in meta and "mocap_ros.core.config" in meta
 
 
 def test_body_pose_hash_equals_rosidl_build():
@@ -363,7 +358,7 @@ def test_camera_info_sets_the_intrinsics(pipeline, tmp_path):
 
 
 def test_undecodable_images_get_an_invalid_pose_each(pipeline, tmp_path):
-    from mocap_ros.images import rgb_to_compressed
+    from mocap_ros.io.images import rgb_to_compressed
 
     T = ros_types()
     rgb = sample_frame(1)
@@ -592,7 +587,7 @@ def test_camera_info_topic_for():
 
 def test_transforms_compose_back_to_the_joints(processed):
     """Chaining the TF tree from the camera frame reproduces every joint position."""
-    from mocap_ros.result import BodyPoseResult
+    from mocap_ros.core.result import BodyPoseResult
 
     _, _, out, _ = processed["mcap"]
     pose = next(p for _, p in read_bag(out)[POSE_TOPIC] if p.valid)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mocap_ros.camera import Intrinsics
-from mocap_ros.config import MocapConfig
-from mocap_ros.pipeline import MocapPipeline
+from mocap_ros.core.config import MocapConfig
+from mocap_ros.estimation.hmr.pipeline import MocapPipeline
+from mocap_ros.geometry.camera import Intrinsics
 
 FIELDS = ("local_rotations", "global_rotations", "joints_cam", "keypoints_2d", "betas",
           "camera", "root_translation", "bbox")
@@ -26,7 +26,7 @@ def pipe(synthetic_assets_root):
 def frames():
     from skimage import data
 
-    from mocap_ros.bench import bench_frames
+    from mocap_ros.tools.frames import bench_frames
 
     imgs, boxes = bench_frames(3, seed=11)
     photo = data.astronaut()  # 512x512: frames of different sizes share one batch
@@ -82,7 +82,7 @@ def _bag_messages(path):
     """[(topic, bag_time, raw bytes or BodyPose/TF values)] in the output bag's order."""
     from rosbags.rosbag2 import Reader
 
-    from mocap_ros.bags import BODY_POSE_TYPE, TF_TYPE, bag_typestore
+    from mocap_ros.io.bags.types import BODY_POSE_TYPE, TF_TYPE, bag_typestore
 
     store = bag_typestore()
     out = []
@@ -121,8 +121,8 @@ def _write_mixed_bag(path):
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
-    from mocap_ros.images import rgb_to_compressed, rgb_to_raw
-    from mocap_ros.sample_bag import sample_frame
+    from mocap_ros.io.images import rgb_to_compressed, rgb_to_raw
+    from mocap_ros.tools.sample_bag import sample_frame
 
     store = get_typestore(Stores.ROS2_JAZZY)
     T = store.types
@@ -175,7 +175,8 @@ def _write_mixed_bag(path):
 @pytest.mark.parametrize("batch_size", [3, 8])
 def test_process_bag_in_batches_writes_the_same_bag(pipe, tmp_path, batch_size):
     pytest.importorskip("rosbags")
-    from mocap_ros.bags import POSE_TOPIC, process_bag
+    from mocap_ros.io.bags.types import POSE_TOPIC
+    from mocap_ros.offline.process import process_bag
 
     _write_mixed_bag(tmp_path / "in")
     one = process_bag(tmp_path / "in", tmp_path / "one", pipeline=pipe, progress=False,
@@ -210,7 +211,7 @@ def test_process_bag_in_batches_writes_the_same_bag(pipe, tmp_path, batch_size):
 def test_default_batch_size(pipe):
     import torch
 
-    from mocap_ros.bags import default_batch_size
+    from mocap_ros.offline.process import default_batch_size
 
     class Frame:  # a pipeline-like object with process only: frame by frame
         device = torch.device("cuda")
@@ -229,7 +230,8 @@ def test_default_batch_size(pipe):
 
 def test_bad_batch_size(pipe, tmp_path):
     pytest.importorskip("rosbags")
-    from mocap_ros.bags import BagError, process_bag
+    from mocap_ros.io.bags.types import BagError
+    from mocap_ros.offline.process import process_bag
 
     _write_mixed_bag(tmp_path / "in")
     with pytest.raises(BagError, match="batch_size"):

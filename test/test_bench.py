@@ -2,7 +2,7 @@
 
 import json
 
-from mocap_ros.cli import main
+from mocap_ros.cli.main import main
 
 
 def test_bench_writes_table_and_json(synthetic_assets_root, tmp_path, capsys):

@@ -3,10 +3,14 @@ import pytest
 import smplx
 import torch
 
-from mocap_ros.body_model import forward_kinematics, skeleton_body, smpl_body
-from mocap_ros.rotations import axis_angle_to_rotmat, global_to_local
-from mocap_ros.skeleton import PARENTS, REST_JOINTS_APPROX
-from mocap_ros.smpl_io import smpl_data_struct
+from mocap_ros.core.skeleton import PARENTS, REST_JOINTS_APPROX
+from mocap_ros.estimation.body_model import skeleton_body, smpl_body
+from mocap_ros.geometry.torch_rotations import (
+    axis_angle_to_rotmat,
+    forward_kinematics,
+    global_to_local,
+)
+from mocap_ros.io.smpl_file import smpl_data_struct
 
 
 def random_pose(batch, scale=0.5, seed=0):

@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from mocap_ros.camera import Intrinsics, project, root_translation, weak_perspective_to_image
-from mocap_ros.preprocess import CropBox
+from mocap_ros.geometry.camera import (
+    Intrinsics,
+    project,
+    root_translation,
+    weak_perspective_to_image,
+)
+from mocap_ros.geometry.crop import CropBox
 
 
 def frankmocap_reference(points, cam, box):

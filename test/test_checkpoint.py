@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from mocap_ros.checkpoint import (
+from mocap_ros.estimation.hmr.network import HMR
+from mocap_ros.io.checkpoint import (
     CheckpointError,
     MeanParamsError,
     _numpy_safe_globals,
     load_hmr_checkpoint,
     load_mean_params,
 )
-from mocap_ros.hmr import HMR
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 import pytest
 
-from mocap_ros.config import MocapConfig
+from mocap_ros.core.config import MocapConfig
 
 
 def test_defaults_are_valid_and_fast():

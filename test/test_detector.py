@@ -14,16 +14,16 @@ import time
 import numpy as np
 import pytest
 
-from mocap_ros.detector import (
+from mocap_ros.estimation.detector import (
     BackgroundDetector,
     DetectorUnavailable,
     box_from_landmarks,
 )
-from mocap_ros.landmarks import LM, NUM_LANDMARKS
+from mocap_ros.estimation.landmarks.ik import LM, NUM_LANDMARKS
 
 
 def _require_mediapipe() -> None:
-    from mocap_ros.detector import _import_pose_module
+    from mocap_ros.estimation.detector import _import_pose_module
 
     try:
         _import_pose_module()
@@ -53,7 +53,7 @@ def test_mediapipe_is_installed_without_opencv_contrib():
 
 
 def test_without_mediapipe_construction_fails_with_the_install_command(monkeypatch):
-    import mocap_ros.detector as det
+    import mocap_ros.estimation.detector as det
 
     monkeypatch.setattr(det, "_POSE_CLASS", None)
     monkeypatch.setitem(sys.modules, "mediapipe", None)  # import mediapipe -> ImportError
@@ -63,7 +63,7 @@ def test_without_mediapipe_construction_fails_with_the_install_command(monkeypat
     assert "pip install --no-deps -r requirements-mediapipe.txt" in msg
     assert "make setup" in msg
     assert not det.mediapipe_available()
-    from mocap_ros.landmarks import LandmarksBackend
+    from mocap_ros.estimation.landmarks.backend import LandmarksBackend
 
     with pytest.raises(DetectorUnavailable):
         LandmarksBackend(None)
@@ -93,7 +93,7 @@ def test_box_from_landmarks_uses_visible_points_with_margin_and_clips():
 # ------------------------------------------------------------------ MediaPipe
 def test_person_detector_finds_the_astronaut(astronaut):
     _require_mediapipe()
-    from mocap_ros.detector import PersonDetector
+    from mocap_ros.estimation.detector import PersonDetector
 
     with PersonDetector(static_image_mode=True) as det:
         lms = det.landmarks(astronaut)
@@ -117,7 +117,7 @@ def test_person_detector_finds_the_astronaut(astronaut):
 
 def test_background_detector_with_mediapipe(astronaut):
     _require_mediapipe()
-    from mocap_ros.detector import PersonDetector
+    from mocap_ros.estimation.detector import PersonDetector
 
     with BackgroundDetector(PersonDetector()) as bg:
         assert bg.latest() is None

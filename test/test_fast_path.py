@@ -1,4 +1,5 @@
-"""The fast path (mocap_ros.fast_path): its eager fallback equals the eager pipeline on the
+"""The fast path (mocap_ros.estimation.hmr.fast_path): its eager fallback equals the eager
+pipeline on the
 CPU, and the capture selection logic (no CUDA, capture errors, wrong captures, frame-size
 changes) runs through real exceptions with the real model. The CUDA graph itself is tested
 on a GPU only (marked ``cuda``)."""
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mocap_ros.fast_path import (
+from mocap_ros.estimation.hmr.fast_path import (
     CompileCapture,
     CudaGraphCapture,
     EagerRunner,
@@ -19,8 +20,8 @@ from mocap_ros.fast_path import (
     fold_batchnorm,
     select_runner,
 )
-from mocap_ros.pipeline import MocapPipeline, load_models
-from mocap_ros.preprocess import crop_box_from_bbox
+from mocap_ros.estimation.hmr.pipeline import MocapPipeline, load_models
+from mocap_ros.geometry.crop import CropBox, crop_box_from_bbox
 
 FIELDS = ("local_rotations", "global_rotations", "joints_cam", "keypoints_2d", "betas",
           "camera", "root_translation", "bbox")
@@ -28,7 +29,7 @@ FIELDS = ("local_rotations", "global_rotations", "joints_cam", "keypoints_2d", "
 
 @pytest.fixture(scope="module")
 def frames():
-    from mocap_ros.bench import bench_frames
+    from mocap_ros.tools.frames import bench_frames
 
     imgs, boxes = bench_frames(3, seed=5)
     small = np.ascontiguousarray(imgs[0][::2, ::2])  # 320x240: another frame size
@@ -139,7 +140,7 @@ def test_folded_batchnorm_matches_within_fp32_rounding(pipe, frames):
 # ----------------------------------------------------------------------------- selection
 def test_no_cuda_means_eager_with_the_reason(pipe):
     frame = torch.zeros(48, 64, 3, dtype=torch.uint8)
-    box = torch.tensor([32.0, 24.0, 64.0], dtype=torch.float64)
+    box = torch.tensor(CropBox(32.0, 24.0, 64.0).window, dtype=torch.float64)  # the step's input
     fast = FastPath(pipe)
     for capture in (CudaGraphCapture(), CompileCapture()):
         runner, why = select_runner(fast.step, (frame, box), capture)

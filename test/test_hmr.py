@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mocap_ros.hmr import HMR
+from mocap_ros.estimation.hmr.network import HMR
 
 
 @pytest.fixture(scope="module")

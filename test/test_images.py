@@ -1,4 +1,4 @@
-"""mocap_ros.images: ROS image fields <-> RGB arrays, on a real photo, without cv_bridge."""
+"""mocap_ros.io.images: ROS image fields <-> RGB arrays, on a real photo, without cv_bridge."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mocap_ros.images import (
+from mocap_ros.io.images import (
     SUPPORTED_ENCODINGS,
     ImageDecodeError,
     _header_size,

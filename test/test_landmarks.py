@@ -14,20 +14,20 @@ import numpy as np
 import pytest
 import torch
 
-from mocap_ros.body_model import forward_kinematics
-from mocap_ros.camera import Intrinsics, project
-from mocap_ros.landmarks import (
+from mocap_ros.core.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, REST_JOINTS_APPROX
+from mocap_ros.estimation.landmarks.ik import (
     JOINT_LANDMARKS,
     LM,
     NUM_LANDMARKS,
-    forward_kinematics_np,
     landmarks_to_local_rotations,
     lift_landmarks,
     solve_landmark_ik,
     solve_root_translation,
     synthesize_world_landmarks,
 )
-from mocap_ros.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, REST_JOINTS_APPROX
+from mocap_ros.geometry.camera import Intrinsics, project
+from mocap_ros.geometry.kinematics import forward_kinematics_np
+from mocap_ros.geometry.torch_rotations import forward_kinematics
 
 # ------------------------------------------------------------------ random human poses
 # Per joint: ranges (degrees) of rotations about the joint's local x, y, z (SMPL rest axes:
@@ -212,7 +212,7 @@ def test_ik_with_teleop_angles():
               "right_shoulder_rotation": deg(20), "head_yaw": deg(25)}
     q = angles_to_local_rotations(angles)
     R = torch.from_numpy(q).float()
-    from mocap_ros.rotations import quat_to_rotmat, rotmat_to_quat
+    from mocap_ros.geometry.torch_rotations import quat_to_rotmat, rotmat_to_quat
 
     L = quat_to_rotmat(R).double().numpy()
     L[0] = np.diag([1.0, -1.0, -1.0])
@@ -266,7 +266,11 @@ def test_lifted_landmarks_project_onto_the_image_landmarks():
 # ------------------------------------------------------------------ MediaPipe, end to end
 def _require_mediapipe():
     """PersonDetector, or FAIL (not skip): make setup installs mediapipe."""
-    from mocap_ros.detector import DetectorUnavailable, PersonDetector, _import_pose_module
+    from mocap_ros.estimation.detector import (
+        DetectorUnavailable,
+        PersonDetector,
+        _import_pose_module,
+    )
 
     try:
         _import_pose_module()
@@ -298,7 +302,7 @@ def astronaut():
 
 
 def test_landmarks_backend_on_the_astronaut(astronaut):
-    from mocap_ros.landmarks import LandmarksBackend
+    from mocap_ros.estimation.landmarks.backend import LandmarksBackend
 
     PersonDetector = _require_mediapipe()
     rec = _Recording(PersonDetector(static_image_mode=True))
@@ -336,7 +340,7 @@ def test_landmarks_backend_on_the_astronaut(astronaut):
 def test_landmarks_backend_without_lift_places_the_world_skeleton(astronaut):
     """lift=False: the world landmarks' own skeleton, rigidly placed; its projection is only
     roughly on the image landmarks (the two heads of MediaPipe's network disagree)."""
-    from mocap_ros.landmarks import LandmarksBackend
+    from mocap_ros.estimation.landmarks.backend import LandmarksBackend
 
     PersonDetector = _require_mediapipe()
     rec = _Recording(PersonDetector(static_image_mode=True))
@@ -353,13 +357,13 @@ def test_landmarks_backend_without_lift_places_the_world_skeleton(astronaut):
 
 
 def quat_to_rotmat_np(q: np.ndarray) -> np.ndarray:
-    from mocap_ros.rotations import quat_to_rotmat
+    from mocap_ros.geometry.torch_rotations import quat_to_rotmat
 
     return quat_to_rotmat(torch.from_numpy(np.asarray(q, np.float32))).double().numpy()
 
 
 def test_landmarks_backend_reports_no_person_on_a_blank_frame():
-    from mocap_ros.landmarks import LandmarksBackend
+    from mocap_ros.estimation.landmarks.backend import LandmarksBackend
 
     PersonDetector = _require_mediapipe()
     with LandmarksBackend(None, detector=PersonDetector(static_image_mode=True)) as backend:
@@ -369,7 +373,7 @@ def test_landmarks_backend_reports_no_person_on_a_blank_frame():
 
 
 def test_landmarks_backend_box_masks_the_rest_of_the_frame(astronaut):
-    from mocap_ros.landmarks import LandmarksBackend
+    from mocap_ros.estimation.landmarks.backend import LandmarksBackend
 
     PersonDetector = _require_mediapipe()
     with LandmarksBackend(None, detector=PersonDetector(static_image_mode=True)) as backend:
@@ -381,8 +385,8 @@ def test_landmarks_backend_box_masks_the_rest_of_the_frame(astronaut):
 
 
 def test_landmarks_backend_follows_config(astronaut):
-    from mocap_ros.config import MocapConfig
-    from mocap_ros.landmarks import LandmarksBackend
+    from mocap_ros.core.config import MocapConfig
+    from mocap_ros.estimation.landmarks.backend import LandmarksBackend
 
     PersonDetector = _require_mediapipe()
     cfg = MocapConfig(backend="landmarks", min_confidence=0.99, focal_length=1500.0)
@@ -399,7 +403,7 @@ def test_pose_runs_offline_with_the_models_inside_the_wheel(astronaut, monkeypat
     _require_mediapipe()
     from mediapipe.python.solutions import download_utils
 
-    from mocap_ros.detector import MediaPipePose
+    from mocap_ros.estimation.detector import MediaPipePose
 
     def no_download(*args, **kwargs):
         raise AssertionError(f"mediapipe tried to download {args}")
@@ -418,7 +422,7 @@ def test_pose_runs_offline_with_the_models_inside_the_wheel(astronaut, monkeypat
 def test_measure_fps_runs(astronaut):
     import cv2
 
-    from mocap_ros.landmarks import LandmarksBackend, measure_fps
+    from mocap_ros.estimation.landmarks.backend import LandmarksBackend, measure_fps
 
     PersonDetector = _require_mediapipe()
     patch = cv2.resize(astronaut, (360, 360))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mocap_ros.config import MocapConfig, NodeSettings
+from mocap_ros.core.config import MocapConfig, NodeSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_PARAMS = {f.name for cls in (MocapConfig, NodeSettings) for f in dataclasses.fields(cls)}

@@ -14,10 +14,10 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 
-from mocap_ros.images import rgb_to_compressed, rgb_to_raw
+from mocap_ros.core.skeleton import JOINT_NAMES
+from mocap_ros.io.images import rgb_to_compressed, rgb_to_raw
 from mocap_ros.msg import BodyPose
 from mocap_ros.ros.mocap_node import MocapNode
-from mocap_ros.skeleton import JOINT_NAMES
 
 from ros_helpers import make_executor, ros_context, wait_for
 
@@ -32,7 +32,7 @@ def ctx():
 
 @pytest.fixture(scope="module")
 def frames():
-    from mocap_ros.bench import bench_frames
+    from mocap_ros.tools.frames import bench_frames
 
     return bench_frames(6, seed=3)[0]
 

@@ -12,13 +12,13 @@ import torch
 
 pytest.importorskip("onnxruntime")
 
-from mocap_ros.onnx_runtime import (
+from mocap_ros.estimation.hmr.onnx import (
     OnnxRuntimeMissingError,
     OrtHMR,
     export_hmr,
     weights_digest,
 )
-from mocap_ros.pipeline import MocapPipeline
+from mocap_ros.estimation.hmr.pipeline import MocapPipeline
 
 FIELDS = ("local_rotations", "global_rotations", "joints_cam", "keypoints_2d", "betas",
           "camera", "root_translation", "bbox")
@@ -37,8 +37,9 @@ def ort_hmr(models, cache):
 
 @pytest.fixture(scope="module")
 def crops():
-    from mocap_ros.bench import bench_frames
-    from mocap_ros.preprocess import Normalizer, crop_batch, crop_box_from_bbox, frame_to_tensor
+    from mocap_ros.estimation.hmr.preprocess import Normalizer, crop_batch, frame_to_tensor
+    from mocap_ros.geometry.crop import crop_box_from_bbox
+    from mocap_ros.tools.frames import bench_frames
 
     imgs, boxes = bench_frames(3, seed=2)
     norm = Normalizer(torch.device("cpu"), torch.float32)
@@ -85,7 +86,7 @@ def test_damaged_cache_file_is_exported_again(models, tmp_path, crops):
 
 
 def test_pipeline_with_onnxruntime_gives_the_same_poses(cfg, models, cache, monkeypatch):
-    from mocap_ros.bench import bench_frames
+    from mocap_ros.tools.frames import bench_frames
 
     monkeypatch.setenv("MOCAP_ROS_CACHE", str(cache.parent))
     torch_pipe = MocapPipeline(cfg, models=models)
@@ -105,7 +106,7 @@ def test_pipeline_with_onnxruntime_gives_the_same_poses(cfg, models, cache, monk
 
 
 def test_onnxruntime_is_cpu_only_and_fp32(cfg, models, monkeypatch):
-    import mocap_ros.pipeline as pipeline_module
+    import mocap_ros.estimation.hmr.pipeline as pipeline_module
 
     # as on a GPU machine: the device resolves to CUDA (checked before any model moves)
     monkeypatch.setattr(pipeline_module, "resolve_device", lambda spec: torch.device("cuda"))

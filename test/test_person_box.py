@@ -13,8 +13,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mocap_ros.config import MocapConfig
-from mocap_ros.person_box import (
+from mocap_ros.core.config import MocapConfig
+from mocap_ros.core.result import BodyPoseResult
+from mocap_ros.estimation.person_box import (
     DetectorBox,
     FullFrameBox,
     RoiBox,
@@ -22,7 +23,6 @@ from mocap_ros.person_box import (
     clip_box,
     make_box_source,
 )
-from mocap_ros.result import BodyPoseResult
 
 SHAPE = (480, 640, 3)
 
@@ -190,8 +190,9 @@ def test_track_follows_the_astronaut_and_recovers_after_blank_frames():
     import cv2
     from skimage import data
 
-    from mocap_ros.detector import DetectorUnavailable, PersonDetector
-    from mocap_ros.landmarks import LM, LandmarksBackend
+    from mocap_ros.estimation.detector import DetectorUnavailable, PersonDetector
+    from mocap_ros.estimation.landmarks.backend import LandmarksBackend
+    from mocap_ros.estimation.landmarks.ik import LM
 
     try:
         ref_det = PersonDetector(static_image_mode=True)

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from mocap_ros.camera import Intrinsics, project
-from mocap_ros.config import MocapConfig
-from mocap_ros.pipeline import MocapPipeline, load_models
+from mocap_ros.core.config import MocapConfig
+from mocap_ros.estimation.hmr.pipeline import MocapPipeline, load_models
+from mocap_ros.geometry.camera import Intrinsics, project
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_roi_mode_and_resize_short(cfg, models, photo):
 
 
 def test_missing_files_are_named_with_their_source(tmp_path):
-    from mocap_ros.assets import AssetError
+    from mocap_ros.assets.files import AssetError
 
     with pytest.raises(AssetError, match=r"(?s)2020_05_31-00_50_43.*smpl_mean_params"):
         MocapPipeline(MocapConfig(assets_dir=str(tmp_path), device="cpu"))

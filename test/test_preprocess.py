@@ -2,20 +2,18 @@ import numpy as np
 import pytest
 import torch
 
-from mocap_ros.preprocess import (
+from mocap_ros.estimation.hmr.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    CropBox,
     Normalizer,
     crop_batch,
-    crop_box_from_bbox,
     frame_to_tensor,
     frankmocap_crop,
-    full_frame_box,
     normalize_numpy,
     resize_short_side,
     validate_frame,
 )
+from mocap_ros.geometry.crop import CropBox, crop_box_from_bbox, full_frame_box
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,10 @@ from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from mocap_ros.bags import POSE_TOPIC, BagError, process_bag, replay_bag  # noqa: E402
-from mocap_ros.sample_bag import COMPRESSED_TOPIC, INFO_TOPIC, RAW_TOPIC, write_sample_bag  # noqa: E402
+from mocap_ros.io.bags.types import POSE_TOPIC, BagError  # noqa: E402
+from mocap_ros.offline.process import process_bag  # noqa: E402
+from mocap_ros.ros.replay import replay_bag  # noqa: E402
+from mocap_ros.tools.sample_bag import COMPRESSED_TOPIC, INFO_TOPIC, RAW_TOPIC, write_sample_bag  # noqa: E402
 
 from ros_helpers import make_executor, ros_context, wait_for  # noqa: E402
 
@@ -165,7 +167,7 @@ def test_node_on_replayed_bag_matches_offline_processing(ctx, tmp_path, assets_r
     # the node's clock is the bag's (use_sim_time + /clock), not the wall clock
     assert sample.frames[0].bag_time_ns <= sim_now <= sample.frames[-1].bag_time_ns
 
-    config = node.pipeline.config
+    config = node.estimator.config
     summary = process_bag(tmp_path / "bag", tmp_path / "out", config, storage="mcap",
                           progress=False)
     assert summary.images == len(sample.frames)
@@ -244,8 +246,8 @@ def test_rclpy_conversion_matches_the_shared_content():
     BodyPose and TF with the same values: body_pose_content / transform_content."""
     from std_msgs.msg import Header
 
-    from mocap_ros.bags import body_pose_content, transform_content
-    from mocap_ros.result import BodyPoseResult
+    from mocap_ros.core.result import BodyPoseResult
+    from mocap_ros.io.messages import body_pose_content, transform_content
     from mocap_ros.ros.convert import to_body_pose, to_transforms
 
     rng = np.random.default_rng(5)
@@ -293,7 +295,7 @@ def test_processed_bag_replays_as_real_ros_messages(ctx, tmp_path, assets_root):
     from rosbags.highlevel import AnyReader
     from tf2_msgs.msg import TFMessage
 
-    from mocap_ros.config import MocapConfig
+    from mocap_ros.core.config import MocapConfig
     from mocap_ros.msg import BodyPose
 
     write_sample_bag(tmp_path / "in", storage="mcap", encodings=("jpeg", "rgb8"), n_per=1)

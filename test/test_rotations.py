@@ -3,7 +3,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mocap_ros.rotations import (
+from mocap_ros.core.skeleton import PARENTS
+from mocap_ros.geometry.torch_rotations import (
     axis_angle_to_rotmat,
     global_to_local,
     local_to_global,
@@ -12,7 +13,6 @@ from mocap_ros.rotations import (
     rotmat_to_quat,
     rotmat_to_rot6d,
 )
-from mocap_ros.skeleton import PARENTS
 
 
 def test_rot6d_gives_orthonormal_right_handed_matrices():

@@ -11,18 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mocap_ros import smpl_io
-from mocap_ros.skeleton import REST_JOINTS_APPROX
-from mocap_ros.smpl_io import ModelFileError, UnsafeModelFileError, load_smpl_file
-from mocap_ros.synthetic import (
-    PELVIS_OFFSET,
-    CscMatrix,
-    PickledObject,
-    py2_pickle_dumps,
-    smpl_arrays,
-    write_smpl_npz,
-    write_smpl_pkl,
-)
+from mocap_ros.core.skeleton import REST_JOINTS_APPROX
+from mocap_ros.io import smpl_file as smpl_io
+from mocap_ros.io.smpl_file import ModelFileError, UnsafeModelFileError, load_smpl_file
+from mocap_ros.tools.synthetic.body import PELVIS_OFFSET
+from mocap_ros.tools.synthetic.pickle2 import CscMatrix, PickledObject, py2_pickle_dumps
+from mocap_ros.tools.synthetic.smpl import smpl_arrays, write_smpl_npz, write_smpl_pkl
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from mocap_ros import synthetic as S
-from mocap_ros.assets import CHECKPOINT_NAME, SYNTHETIC_MARKER
-from mocap_ros.rotations import rot6d_to_rotmat
-from mocap_ros.skeleton import PARENTS, REST_JOINTS_APPROX
+from mocap_ros.assets.files import CHECKPOINT_NAME, SYNTHETIC_MARKER
+from mocap_ros.core.skeleton import PARENTS, REST_JOINTS_APPROX
+from mocap_ros.geometry.torch_rotations import rot6d_to_rotmat
+from mocap_ros.tools.synthetic import body, hmr, pickle2, smpl
 
 
 @pytest.fixture(scope="module")
-def geo() -> S.BodyGeometry:
-    return S.body_geometry("neutral")
+def geo() -> body.BodyGeometry:
+    return body.body_geometry("neutral")
 
 
-def test_mesh_is_a_closed_oriented_surface_with_smpl_counts(geo: S.BodyGeometry) -> None:
+def test_mesh_is_a_closed_oriented_surface_with_smpl_counts(geo: body.BodyGeometry) -> None:
     V, F = geo.v_template, geo.faces.astype(np.int64)
     assert V.shape == (6890, 3) and F.shape == (13776, 3) and geo.faces.dtype == np.uint32
     assert F.min() == 0 and F.max() == 6889 and len(np.unique(F)) == 6890
@@ -38,8 +38,8 @@ def test_mesh_is_a_closed_oriented_surface_with_smpl_counts(geo: S.BodyGeometry)
     assert 1.6 < height < 1.9
 
 
-def test_regressor_weights_symmetry_and_landmarks(geo: S.BodyGeometry) -> None:
-    rest = REST_JOINTS_APPROX.astype(np.float64) + S.PELVIS_OFFSET
+def test_regressor_weights_symmetry_and_landmarks(geo: body.BodyGeometry) -> None:
+    rest = REST_JOINTS_APPROX.astype(np.float64) + body.PELVIS_OFFSET
     np.testing.assert_allclose(geo.j_regressor @ geo.v_template, rest, atol=1e-12)
     assert np.all(geo.j_regressor >= 0)
     w = geo.weights
@@ -63,13 +63,13 @@ def test_regressor_weights_symmetry_and_landmarks(geo: S.BodyGeometry) -> None:
 
 
 def test_content_is_deterministic_and_seed_and_gender_matter() -> None:
-    a, b = S.smpl_arrays(0), S.smpl_arrays(0)
+    a, b = smpl.smpl_arrays(0), smpl.smpl_arrays(0)
     for k in ("shapedirs", "posedirs", "v_template"):
         np.testing.assert_array_equal(a[k], b[k])
-    c = S.smpl_arrays(1)
+    c = smpl.smpl_arrays(1)
     assert not np.array_equal(a["shapedirs"][..., 6:], c["shapedirs"][..., 6:])
     np.testing.assert_array_equal(a["v_template"], c["v_template"])
-    male, female = S.smpl_arrays(0, "male"), S.smpl_arrays(0, "female")
+    male, female = smpl.smpl_arrays(0, "male"), smpl.smpl_arrays(0, "female")
     h = {k: np.ptp(d["v_template"][:, 1]) for k, d in (("m", male), ("f", female), ("n", a))}
     assert h["f"] < h["n"] < h["m"]
     kt = a["kintree_table"]
@@ -87,7 +87,7 @@ def test_py2_pickler_round_trips_and_writes_py2_opcodes() -> None:
         "set": {"x"},
         "big": np.arange(100, dtype=np.float64),
     }
-    raw = S.py2_pickle_dumps(obj)
+    raw = pickle2.py2_pickle_dumps(obj)
     out = pickle.loads(raw, encoding="latin1")
     assert out["s"] == "lbs" and out["n"] == obj["n"] and out["t"] == obj["t"]
     assert out["set"] == {"x"}
@@ -97,7 +97,7 @@ def test_py2_pickler_round_trips_and_writes_py2_opcodes() -> None:
     names = [op.name for op, _, _ in pickletools.genops(raw)]
     assert "BINUNICODE" not in names and "SHORT_BINSTRING" in names and "BINSTRING" in names
     with pytest.raises(TypeError):
-        S.py2_pickle_dumps({"o": object()})
+        pickle2.py2_pickle_dumps({"o": object()})
 
 
 def test_mean_params_match_spin_layout(synthetic_assets) -> None:
@@ -112,8 +112,8 @@ def test_mean_params_match_spin_layout(synthetic_assets) -> None:
 
 
 def test_synthetic_hmr_stays_near_the_mean(synthetic_assets) -> None:
-    from mocap_ros.checkpoint import load_hmr_checkpoint
-    from mocap_ros.hmr import HMR
+    from mocap_ros.estimation.hmr.network import HMR
+    from mocap_ros.io.checkpoint import load_hmr_checkpoint
 
     model = HMR()
     load_hmr_checkpoint(synthetic_assets.checkpoint, model)
@@ -155,12 +155,12 @@ def test_asset_tree_layout_marker_and_timing(
 def test_checkpoint_writer_is_deterministic_and_keeps_global_rng(
     tmp_path: Path, synthetic_assets
 ) -> None:
-    from mocap_ros.checkpoint import _numpy_safe_globals
+    from mocap_ros.io.checkpoint import _numpy_safe_globals
 
     # legacy torch files key storages by memory address, so compare contents, not bytes;
     # the zip variant with current numpy names must hold the same content
     rng_state = torch.random.get_rng_state()
-    p = S.write_hmr_checkpoint(tmp_path / "again.pt", 0, legacy_format=False, numpy1_names=False)
+    p = hmr.write_hmr_checkpoint(tmp_path / "again.pt", 0, legacy_format=False, numpy1_names=False)
     assert torch.equal(rng_state, torch.random.get_rng_state())
     assert p.read_bytes()[:2] == b"PK" and b"numpy._core.multiarray" in p.read_bytes()
     with torch.serialization.safe_globals(_numpy_safe_globals()):
@@ -173,7 +173,7 @@ def test_checkpoint_writer_is_deterministic_and_keeps_global_rng(
 
 
 def test_writers_accept_any_filename(tmp_path: Path) -> None:
-    S.write_mean_params(tmp_path / "mp.weird")
+    smpl.write_mean_params(tmp_path / "mp.weird")
     assert (tmp_path / "mp.weird").is_file() and not (tmp_path / "mp.weird.npz").exists()
-    S.write_smpl_npz(tmp_path / "model.bin")
+    smpl.write_smpl_npz(tmp_path / "model.bin")
     assert (tmp_path / "model.bin").is_file()

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mocap_ros.quaternion import (
+from mocap_ros.core.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+from mocap_ros.geometry.rotations import (
     matrix_to_quat,
     mirror_x,
     quat_from_axis_angle,
@@ -19,7 +20,6 @@ from mocap_ros.quaternion import (
     swing_twist,
     wrap_angle,
 )
-from mocap_ros.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 from mocap_ros.teleop.angles import (
     ANGLE_NAMES,
     angles_to_local_rotations,

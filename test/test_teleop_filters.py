@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mocap_ros.quaternion import wrap_angle
+from mocap_ros.geometry.rotations import wrap_angle
 from mocap_ros.teleop.filters import OneEuroFilter, OneEuroParams, RateLimiter
 
 FPS = 30.0

@@ -15,9 +15,9 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
+from mocap_ros.core.skeleton import JOINT_NAMES
 from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.teleop_node import TeleopNode
-from mocap_ros.skeleton import JOINT_NAMES
 from mocap_ros.teleop.angles import ANGLE_NAMES, angles_to_local_rotations
 from mocap_ros.teleop.retarget import RobotJointMap
 

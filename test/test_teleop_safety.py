@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mocap_ros.skeleton import NUM_JOINTS
+from mocap_ros.core.skeleton import NUM_JOINTS
 from mocap_ros.teleop.angles import ANGLE_NAMES, angles_to_local_rotations
 from mocap_ros.teleop.controller import TeleopController
 from mocap_ros.teleop.retarget import RobotJointMap

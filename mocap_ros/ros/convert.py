@@ -7,10 +7,10 @@ from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from mocap_ros.bags import body_pose_content, transform_content
+from mocap_ros.core.result import BodyPoseResult
+from mocap_ros.core.skeleton import PARENTS
+from mocap_ros.io.messages import body_pose_content, transform_content
 from mocap_ros.msg import BodyPose
-from mocap_ros.result import BodyPoseResult
-from mocap_ros.skeleton import PARENTS
 
 
 def _quat(q: np.ndarray) -> Quaternion:

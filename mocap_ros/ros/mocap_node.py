@@ -20,19 +20,19 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
-from mocap_ros.camera import Intrinsics
-from mocap_ros.config import MocapConfig, NodeSettings
-from mocap_ros.detector import mediapipe_available
-from mocap_ros.estimator import make_estimator, resolve_backend
-from mocap_ros.images import ImageDecodeError, compressed_to_rgb, raw_to_rgb, rgb_to_raw
+from mocap_ros.core.config import MocapConfig, NodeSettings
+from mocap_ros.core.result import BodyPoseResult
+from mocap_ros.core.skeleton import PARENTS
+from mocap_ros.estimation.detector import mediapipe_available
+from mocap_ros.estimation.factory import make_estimator, resolve_backend
+from mocap_ros.estimation.person_box import make_box_source
+from mocap_ros.geometry.camera import Intrinsics
+from mocap_ros.io.images import ImageDecodeError, compressed_to_rgb, raw_to_rgb, rgb_to_raw
 from mocap_ros.msg import BodyPose
-from mocap_ros.person_box import make_box_source
-from mocap_ros.result import BodyPoseResult
 from mocap_ros.ros.convert import to_body_pose, to_markers, to_transforms
 from mocap_ros.ros.latest import LatestSlot
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.ros.run import run_node
-from mocap_ros.skeleton import PARENTS
 
 
 @dataclass
@@ -69,7 +69,7 @@ class MocapNode(Node):
         super().__init__("mocap_node", **kwargs)
         self.settings: NodeSettings = declare_dataclass(self, NodeSettings)
         self.config: MocapConfig = declare_dataclass(self, MocapConfig)
-        self.pipeline = make_estimator(self.config)
+        self.estimator = make_estimator(self.config)
         self.box_source = self._make_box_source()
         self._needs_person_box = (resolve_backend(self.config) == "hmr"
                                   and self.config.bbox_mode == "detector")
@@ -80,8 +80,8 @@ class MocapNode(Node):
                 "when nobody is in view; for teleoperation use bbox_mode detector (or the "
                 "landmarks backend), which reports no_person")
         log = self.get_logger()
-        backend = resolve_backend(self.config)
-        what = (f"hmr on {self.pipeline.device} ({self.pipeline.precision}, n_iter="
+        backend = self.estimator.name
+        what = (f"hmr on {self.estimator.device} ({self.estimator.precision}, n_iter="
                 f"{self.config.n_iter}), body model {self.config.body_model}"
                 if backend == "hmr" else "landmarks (MediaPipe BlazePose + IK, skeleton body)")
         log.info(f"{what}, person box {self.config.bbox_mode}")
@@ -123,7 +123,7 @@ class MocapNode(Node):
             return make_box_source(self.config.replace(bbox_mode="full_frame"))
         detector = None
         if mode == "detector" or (mode == "track" and mediapipe_available()):
-            from mocap_ros.detector import PersonDetector
+            from mocap_ros.estimation.detector import PersonDetector
 
             detector = PersonDetector()
         return make_box_source(self.config, detector)
@@ -197,11 +197,11 @@ class MocapNode(Node):
         if box is None and self._needs_person_box:
             # HMR regresses a body from any crop, person or not: with a detector, no box
             # means nobody is there, and that must never become a valid pose.
-            result = BodyPoseResult.invalid("no_person", precision=self.pipeline.precision,
+            result = BodyPoseResult.invalid("no_person", precision=self.estimator.precision,
                                             n_iter=self.config.n_iter,
-                                            device=str(self.pipeline.device))
+                                            device=str(self.estimator.device))
         else:
-            result = self.pipeline.process(rgb, box, self._intrinsics(w, h))
+            result = self.estimator.process(rgb, box, self._intrinsics(w, h))
         self.box_source.update(result)
         self._publish(result, header, rgb)
         now = time.monotonic()
@@ -245,7 +245,7 @@ class MocapNode(Node):
             recent[-1] > recent[0] else 0.0
         lat = sorted(self._latency_ms)
         status = DiagnosticStatus(name="mocap_node: pose estimation",
-                                  hardware_id=str(self.pipeline.device))
+                                  hardware_id=str(self.estimator.device))
         status.level, status.message = DiagnosticStatus.OK, "ok"
         stalled = self._last_arrival is None or now - self._last_arrival > \
             self.settings.camera_timeout
@@ -259,8 +259,8 @@ class MocapNode(Node):
             "fps": f"{fps:.2f}",
             "latency_median_ms": f"{lat[len(lat) // 2]:.2f}" if lat else "nan",
             "latency_max_ms": f"{lat[-1]:.2f}" if lat else "nan",
-            "device": str(self.pipeline.device),
-            "precision": self.pipeline.precision,
+            "device": str(self.estimator.device),
+            "precision": self.estimator.precision,
             "n_iter": str(self.config.n_iter),
             **{k: str(v) for k, v in sorted(self.stats.items())},
         }
@@ -273,7 +273,7 @@ class MocapNode(Node):
         self._slot.close()
         if self._worker.is_alive():
             self._worker.join(timeout=10.0)
-        for part in (self.box_source, self.pipeline):
+        for part in (self.box_source, self.estimator):
             close = getattr(part, "close", None)
             if close is not None:
                 close()

@@ -1,7 +1,7 @@
 """Operator's anatomical joint angles from SMPL local rotations, and the exact inverse.
 
 Input: 24 parent-relative quaternions (x, y, z, w) in SMPL joint order (see
-``mocap_ros.skeleton``). SMPL's rest frame: +y up, +x to the body's LEFT, +z forward (out
+``mocap_ros.core.skeleton``). SMPL's rest frame: +y up, +x to the body's LEFT, +z forward (out
 of the chest); the rest pose is a T-pose (arms along +-x, palms down, elbow creases
 forward). Joint 0 (the global root orientation in the camera frame) is never used: every
 angle here is relative to the body itself.
@@ -92,7 +92,8 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mocap_ros.quaternion import (
+from mocap_ros.core.skeleton import JOINT_INDEX, NUM_JOINTS
+from mocap_ros.geometry.rotations import (
     FloatArray,
     euler_yxz,
     mirror_x,
@@ -104,7 +105,6 @@ from mocap_ros.quaternion import (
     quat_to_rotvec,
     swing_twist,
 )
-from mocap_ros.skeleton import JOINT_INDEX, NUM_JOINTS
 
 SIDES: tuple[str, str] = ("left", "right")
 ARM_ANGLES: tuple[str, ...] = (

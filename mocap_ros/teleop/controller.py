@@ -50,7 +50,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mocap_ros.quaternion import FloatArray
+from mocap_ros.geometry.rotations import FloatArray
 from mocap_ros.teleop.angles import local_rotations_to_angles
 from mocap_ros.teleop.filters import OneEuroFilter, OneEuroParams, RateLimiter
 from mocap_ros.teleop.retarget import RobotJointMap

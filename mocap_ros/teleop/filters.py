@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mocap_ros.quaternion import FloatArray, wrap_angle
+from mocap_ros.geometry.rotations import FloatArray, wrap_angle
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from mocap_ros.quaternion import FloatArray
+from mocap_ros.geometry.rotations import FloatArray
 from mocap_ros.teleop.angles import ANGLE_NAMES, mirrored_name
 
 CONSTANT = "constant"

@@ -1,0 +1,1 @@
+"""Offline processing of recordings (bags today) as fast as the estimator allows."""
