@@ -75,6 +75,15 @@ class CollisionChecker:
             for a, b in self.pairs
         ]
         self._fromto = np.zeros(6)
+        # Broadphase data (bounding spheres; planes by signed distance), as MuJoCo's own
+        # mj_filterSphere: a pair farther apart than distmax skips the narrow phase.
+        g1, g2 = self.pairs[:, 0], self.pairs[:, 1]
+        rb = m.geom_rbound
+        plane = m.geom_type == int(mujoco.mjtGeom.mjGEOM_PLANE)
+        self._bounded = (rb[g1] > 0) & (rb[g2] > 0)
+        self._plane_first = plane[g1] & (rb[g2] > 0)
+        self._plane_second = plane[g2] & (rb[g1] > 0)
+        self._rsum = rb[g1] + rb[g2]
 
     def _checked(self, g1: int, g2: int, excluded: set[int]) -> bool:
         m = self.model
@@ -110,22 +119,48 @@ class CollisionChecker:
         self.data.qpos[:] = qa
         mujoco.mj_kinematics(self.model, self.data)
 
+    def _candidates(self, distmax: float) -> np.ndarray:
+        """Indices of pairs that may be closer than distmax (conservative)."""
+        xpos, xmat = self.data.geom_xpos, self.data.geom_xmat
+        g1, g2 = self.pairs[:, 0], self.pairs[:, 1]
+        keep = ~(self._bounded | self._plane_first | self._plane_second)
+        diff = xpos[g1] - xpos[g2]
+        center = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        keep |= self._bounded & (center - self._rsum <= distmax)
+        rb = self.model.geom_rbound
+        for mask, plane, other in (
+            (self._plane_first, g1, g2),
+            (self._plane_second, g2, g1),
+        ):
+            if mask.any():
+                normal = xmat[plane][:, [2, 5, 8]]
+                height = np.einsum("ij,ij->i", normal, xpos[other] - xpos[plane])
+                keep |= mask & (height - rb[other] <= distmax)
+        return np.flatnonzero(keep)
+
     def distances(self, q: ArrayLike, distmax: float = _FAR) -> np.ndarray:
         """Signed distance of every checked pair (capped at distmax), in `pairs` order."""
         self._set(q)
-        out = np.empty(len(self.pairs))
-        for k, (a, b) in enumerate(self.pairs):
+        out = np.full(len(self.pairs), float(distmax))
+        for k in self._candidates(distmax):
+            a, b = self.pairs[k]
             out[k] = mujoco.mj_geomDistance(
                 self.model, self.data, int(a), int(b), distmax, self._fromto
             )
         return out
 
-    def min_distance(self, q: ArrayLike) -> tuple[float, GeomPair | None]:
-        """Smallest signed distance over the checked pairs and the pair that has it."""
+    def min_distance(self, q: ArrayLike, distmax: float = _FAR) -> tuple[float, GeomPair | None]:
+        """Smallest signed distance over the checked pairs and the pair that has it.
+
+        With a smaller `distmax` the search is cheaper and anything farther reads as
+        (distmax, None).
+        """
         if len(self.pairs) == 0:
             return math.inf, None
-        d = self.distances(q)
+        d = self.distances(q, distmax)
         k = int(np.argmin(d))
+        if d[k] >= distmax:
+            return float(distmax), None
         return float(d[k]), GeomPair(*self._names[k], float(d[k]))
 
     def collisions(self, q: ArrayLike, margin: float | None = None) -> list[GeomPair]:
@@ -174,11 +209,13 @@ def safe_step(
         raise ValueError(f"q_prev and q_cmd differ in shape: {a.shape} vs {b.shape}")
     if not (math.isfinite(resolution) and resolution > 0):
         raise ValueError(f"resolution must be > 0, got {resolution}")
-    start_d, _ = checker.min_distance(a)
+    # Only distances up to the margin matter: a small distmax keeps every check cheap.
+    reach = mg + 1e-3
+    start_d, _ = checker.min_distance(a, reach)
     floor = mg if start_d >= mg else start_d
 
     def ok(t: float) -> tuple[bool, GeomPair | None]:
-        d, pair = checker.min_distance(a + t * (b - a))
+        d, pair = checker.min_distance(a + t * (b - a), reach)
         return d >= floor, pair
 
     step = float(np.max(np.abs(b - a))) if a.size else 0.0
