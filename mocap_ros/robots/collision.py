@@ -2,12 +2,15 @@
 
 Checked pairs: every pair of collidable geoms (contype/conaffinity) except
 * geoms of the same body, or of bodies welded together (no joint between them);
-* adjacent links: one body is the parent of the other (also when the parent is the world,
-  e.g. a fixed robot base and link 1, which MuJoCo's own filter does not cover);
+* adjacent links: one body is the parent of the other (also when the parent is welded to
+  the world, e.g. a fixed robot base and link 1, which MuJoCo's own filter does not cover);
+  geoms on the world body itself (floor, table) are checked against every moving link;
 * body pairs listed in the model's ``<contact><exclude>`` (drive housings that overlap by
   construction) and in ``exclude_bodies``;
 * static pairs: both geoms fixed to the world (floor vs. base).
-This is the same pair set as mink's CollisionAvoidanceLimit gets from `pair_groups`.
+`pair_groups` hands these pairs to mink's CollisionAvoidanceLimit (which itself also drops
+world-body geoms against a link whose parent is welded to the world, e.g. floor vs. FR3
+link 1: those stay covered by this checker's final guard).
 
 Distances come from ``mj_geomDistance`` (signed: negative = penetration depth).
 
@@ -96,7 +99,10 @@ class CollisionChecker:
             return False
         p1 = int(m.body_weldid[m.body_parentid[w1]])
         p2 = int(m.body_weldid[m.body_parentid[w2]])
-        if w1 == p2 or w2 == p1:  # adjacent links (parent-child, world included)
+        # Adjacent links (parent-child; a base welded to the world counts as the world).
+        # Geoms on the world body itself (floor, table) are adjacent to nothing: a table may
+        # well reach link 1.
+        if b1 != 0 and b2 != 0 and (w1 == p2 or w2 == p1):
             return False
         return ((min(b1, b2) << 16) + max(b1, b2)) not in excluded and (
             (min(w1, w2) << 16) + max(w1, w2)

@@ -243,7 +243,8 @@ def _resolve_mesh(
         candidates = [Path(filename)]
         where = "file does not exist"
     else:
-        candidates = [b / filename for b in base_dirs] + [b / Path(filename).name for b in base_dirs]
+        candidates = [b / filename for b in base_dirs]
+        candidates += [b / Path(filename).name for b in base_dirs]
         where = f"not found relative to {[str(b) for b in base_dirs]}"
     for c in candidates:
         if c.is_file():
@@ -299,7 +300,10 @@ def load_urdf_string(
             if path is None:
                 link.remove(col)
                 lost = True
-                msg = f"{robot_name}: link {link.get('name')!r}: collision mesh {fn!r} dropped: {why}"
+                msg = (
+                    f"{robot_name}: link {link.get('name')!r}: "
+                    f"collision mesh {fn!r} dropped: {why}"
+                )
                 warnings.append(msg)
                 LOG.warning(msg)
             else:

@@ -129,10 +129,9 @@ class TaskIK:
         self.posture = mink.PostureTask(self.model, cost=p.posture_cost)
         self.posture.set_target(self.home)
 
-        if isinstance(elbow_body, str):
-            elbows = {sites[0]: elbow_body}
-        else:
-            elbows = dict(elbow_body or {})
+        elbows = (
+            {sites[0]: elbow_body} if isinstance(elbow_body, str) else dict(elbow_body or {})
+        )
         self._elbow_tasks: dict[str, mink.FrameTask] = {}
         for s, body in elbows.items():
             if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, body) < 0:
@@ -266,7 +265,8 @@ class TaskIK:
         q_next = np.clip(self.configuration.integrate(v, dt), self.lower, self.upper)
 
         # Final guard, independent of the QP's linearisation.
-        step = safe_step(self.checker, q0, q_next, margin=self.params.hard_margin)
+        # tol 0.01 of a step that is itself at most ~0.03 rad: the bisection is short.
+        step = safe_step(self.checker, q0, q_next, margin=self.params.hard_margin, tol=0.01)
         q_out = step.q
         # Reported up to the QP's detection distance (farther reads as that distance).
         d, pair = self.checker.min_distance(q_out, self.params.collision_detection)
