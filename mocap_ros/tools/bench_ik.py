@@ -65,12 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dt", type=float, default=0.01)
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = ap.parse_args(argv)
-    import mink
-    import mujoco
+    from importlib.metadata import version
 
     rows = [bench("fr3", c, args.steps, args.dt) for c in (False, True)]
     cpu = cpu_model()
-    print(f"CPU: {cpu}   mujoco {mujoco.__version__}   mink {getattr(mink, '__version__', '?')}")
+    print(f"CPU: {cpu}   mujoco {version('mujoco')}   mink {version('mink')}")
     print(f"{'robot':6} {'QP coll.':9} {'pairs':>5} {'median ms':>10} {'p99 ms':>8} "
           f"{'max ms':>8} {'guard':>6}")
     for r in rows:
