@@ -1,0 +1,277 @@
+"""Task-space differential IK on a MuJoCo robot model (mink), one QP per control step.
+
+`TaskIK.solve(q, target_pos, target_quat, dt)` returns the next joint configuration:
+
+* frame task on the end-effector site (position + optional orientation, weighted);
+* posture task toward home (regularises the null space of redundant arms);
+* optional elbow hint: a position task on an elbow body with a small weight, which for a
+  7-DoF arm picks the swivel angle without fighting the hand target;
+* limits: joint ranges (kept `limit_margin` inside), joint velocities (the model's velocity
+  limits times `velocity_scale`), and collision avoidance between every non-adjacent geom
+  pair and the environment (`mocap_ros.robots.CollisionChecker` pairs), which keeps geoms
+  `collision_margin` apart;
+* a final guard independent of the QP: the returned configuration is checked on the model,
+  and a step that would bring two geoms closer than `hard_margin` is scaled back along the
+  joint-space step (`mocap_ros.robots.safe_step`). `last` says whether that happened.
+
+Quaternions are (x, y, z, w) like everywhere in mocap_ros; positions are metres in the
+model's world frame (the robot base frame for the shipped models). Pure: no rclpy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import mink
+import mujoco
+import numpy as np
+from numpy.typing import ArrayLike
+
+from mocap_ros.robots.collision import CollisionChecker, GeomPair, safe_step
+from mocap_ros.robots.model import RobotModel
+
+
+@dataclass(frozen=True)
+class IKParams:
+    position_cost: float = 1.0  # per metre of end-effector error
+    orientation_cost: float = 0.3  # per radian; used when a target orientation is given
+    posture_cost: float = 0.01  # toward home, per radian
+    elbow_cost: float = 0.05  # elbow hint, per metre
+    damping: float = 1e-3  # Levenberg-Marquardt damping of the QP
+    velocity_scale: float = 1.0  # fraction of the model's velocity limits the IK may use
+    default_velocity_limit: float = 1.0  # rad/s for joints the model gives none
+    limit_margin: float = 0.02  # rad kept clear of each joint limit
+    collision: bool = True
+    collision_margin: float = 0.03  # m the QP keeps between any checked pair
+    collision_detection: float = 0.10  # m at which a pair enters the QP
+    collision_gain: float = 0.85
+    hard_margin: float = 0.02  # m: the final guard; below collision_margin
+    solver: str = "daqp"
+
+    def __post_init__(self) -> None:
+        for name in (
+            "position_cost",
+            "orientation_cost",
+            "posture_cost",
+            "elbow_cost",
+            "damping",
+            "limit_margin",
+            "collision_margin",
+            "hard_margin",
+        ):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0.0):
+                raise ValueError(f"IKParams.{name} must be finite and >= 0, got {v}")
+        if not (0.0 < self.velocity_scale <= 1.0):
+            raise ValueError(f"velocity_scale must be in (0, 1], got {self.velocity_scale}")
+        if not (0.0 < self.collision_gain <= 1.0):
+            raise ValueError(f"collision_gain must be in (0, 1], got {self.collision_gain}")
+        if self.collision_detection <= self.collision_margin:
+            raise ValueError("collision_detection must exceed collision_margin")
+        if self.hard_margin > self.collision_margin:
+            raise ValueError("hard_margin must not exceed collision_margin")
+
+
+@dataclass(frozen=True)
+class IKStatus:
+    scaled_back: bool  # the final guard cut the QP's step short
+    min_distance: float  # nearest checked pair at q, capped at collision_detection
+    nearest: GeomPair | None
+    position_error: float  # m, end effector to target after the step (first target)
+
+
+def quat_xyzw_to_wxyz(q: ArrayLike) -> np.ndarray:
+    x, y, z, w = np.asarray(q, dtype=float)
+    return np.array([w, x, y, z])
+
+
+class TaskIK:
+    """Differential IK for one or more end-effector sites of one model (not thread-safe)."""
+
+    def __init__(
+        self,
+        robot: RobotModel,
+        ee_site: str | Sequence[str],
+        *,
+        params: IKParams | None = None,
+        home: ArrayLike | None = None,
+        elbow_body: str | Mapping[str, str] | None = None,
+        frozen_joints: Sequence[str] = (),
+    ) -> None:
+        self.robot = robot
+        self.model: mujoco.MjModel = robot.model
+        self.params = p = params or IKParams()
+        sites = [ee_site] if isinstance(ee_site, str) else list(ee_site)
+        if not sites:
+            raise ValueError("at least one end-effector site is needed")
+        for s in sites:
+            if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, s) < 0:
+                raise ValueError(f"{robot.name}: no site named {s!r}")
+        self.sites = sites
+        self.home = np.asarray(robot.home if home is None else home, dtype=float).copy()
+        if self.home.shape != (self.model.nq,):
+            raise ValueError(f"home must have {self.model.nq} entries")
+        self.lower, self.upper = robot.lower, robot.upper
+
+        self.configuration = mink.Configuration(self.model)
+        self._pose_tasks = {
+            s: mink.FrameTask(s, "site", position_cost=p.position_cost,
+                              orientation_cost=p.orientation_cost, lm_damping=1.0)
+            for s in sites
+        }
+        self._pos_tasks = {
+            s: mink.FrameTask(s, "site", position_cost=p.position_cost,
+                              orientation_cost=0.0, lm_damping=1.0)
+            for s in sites
+        }
+        self.posture = mink.PostureTask(self.model, cost=p.posture_cost)
+        self.posture.set_target(self.home)
+
+        elbows = (
+            {sites[0]: elbow_body} if isinstance(elbow_body, str) else dict(elbow_body or {})
+        )
+        self._elbow_tasks: dict[str, mink.FrameTask] = {}
+        for s, body in elbows.items():
+            if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, body) < 0:
+                raise ValueError(f"{robot.name}: no body named {body!r}")
+            self._elbow_tasks[s] = mink.FrameTask(
+                body, "body", position_cost=p.elbow_cost, orientation_cost=0.0, lm_damping=1.0
+            )
+
+        vel = {
+            n: p.velocity_scale * robot.velocity_limits.get(n, p.default_velocity_limit)
+            for n in robot.joint_names
+        }
+        self.limits: list[mink.Limit] = [
+            mink.ConfigurationLimit(self.model, min_distance_from_limits=p.limit_margin),
+            mink.VelocityLimit(self.model, vel),
+        ]
+        self.checker = CollisionChecker(robot, margin=p.hard_margin)
+        if p.collision and len(self.checker.pairs):
+            self.limits.append(
+                mink.CollisionAvoidanceLimit(
+                    self.model,
+                    self.checker.pair_groups(),
+                    gain=p.collision_gain,
+                    minimum_distance_from_collisions=p.collision_margin,
+                    collision_detection_distance=p.collision_detection,
+                )
+            )
+        self.constraints: list[mink.Task] = []
+        if frozen_joints:
+            dofs = [int(self.model.jnt_dofadr[self.model.joint(n).id]) for n in frozen_joints]
+            self.constraints.append(mink.DofFreezingTask(self.model, dof_indices=dofs))
+        self.last = IKStatus(False, math.inf, None, math.nan)
+
+    # ------------------------------------------------------------------ queries
+
+    def site_pose(self, q: ArrayLike, site: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(position, quaternion xyzw) of an end-effector site at q."""
+        self.configuration.update(self._check_q(q))
+        sid = self.model.site(site or self.sites[0]).id
+        pos = self.configuration.data.site_xpos[sid].copy()
+        wxyz = np.empty(4)
+        mujoco.mju_mat2Quat(wxyz, self.configuration.data.site_xmat[sid])
+        return pos, np.array([wxyz[1], wxyz[2], wxyz[3], wxyz[0]])
+
+    def body_position(self, q: ArrayLike, body: str) -> np.ndarray:
+        self.configuration.update(self._check_q(q))
+        return self.configuration.data.body(body).xpos.copy()
+
+    def _check_q(self, q: ArrayLike) -> np.ndarray:
+        qa = np.asarray(q, dtype=float).reshape(-1)
+        if qa.shape != (self.model.nq,) or not np.all(np.isfinite(qa)):
+            raise ValueError(f"q must be {self.model.nq} finite numbers")
+        return qa
+
+    # ------------------------------------------------------------------ solve
+
+    def solve(
+        self,
+        q_current: ArrayLike,
+        target_pos: ArrayLike,
+        target_quat: ArrayLike | None,
+        dt: float,
+        *,
+        elbow_pos: ArrayLike | None = None,
+    ) -> np.ndarray:
+        """One IK step for the first end-effector site (see `solve_many`)."""
+        return self.solve_many(
+            q_current, {self.sites[0]: (target_pos, target_quat)}, dt,
+            elbow_pos={self.sites[0]: elbow_pos} if elbow_pos is not None else None,
+        )
+
+    def solve_many(
+        self,
+        q_current: ArrayLike,
+        targets: Mapping[str, tuple[ArrayLike, ArrayLike | None]],
+        dt: float,
+        *,
+        elbow_pos: Mapping[str, ArrayLike | None] | None = None,
+    ) -> np.ndarray:
+        """Next configuration moving each site toward (position, quaternion xyzw or None).
+
+        Sites without a target only follow the posture task. Non-finite targets raise
+        ValueError (the caller decides to hold). `q_current` outside the joint ranges is
+        clipped into them first (measured joint states can overshoot by a hair).
+        """
+        if not (math.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt must be > 0, got {dt}")
+        q0 = np.clip(self._check_q(q_current), self.lower, self.upper)
+        self.configuration.update(q0)
+        tasks: list[mink.Task] = [self.posture]
+        first_pos: np.ndarray | None = None
+        first_site = None
+        for site, (pos, quat) in targets.items():
+            if site not in self._pose_tasks:
+                raise ValueError(f"{site!r} is not one of this IK's sites {self.sites}")
+            pa = np.asarray(pos, dtype=float).reshape(-1)
+            if pa.shape != (3,) or not np.all(np.isfinite(pa)):
+                raise ValueError(f"target position for {site!r} must be 3 finite numbers")
+            if first_pos is None:
+                first_pos, first_site = pa, site
+            if quat is None:
+                task = self._pos_tasks[site]
+                _, cur = self.site_pose(q0, site)
+                rot = mink.SO3(quat_xyzw_to_wxyz(cur))
+            else:
+                qa = np.asarray(quat, dtype=float).reshape(-1)
+                n = float(np.linalg.norm(qa)) if qa.shape == (4,) else 0.0
+                if not (math.isfinite(n) and n > 1e-9):
+                    raise ValueError(f"target quaternion for {site!r} must be 4 finite numbers")
+                task = self._pose_tasks[site]
+                rot = mink.SO3(quat_xyzw_to_wxyz(qa / n))
+            task.set_target(mink.SE3.from_rotation_and_translation(rot, pa))
+            tasks.append(task)
+            ep = (elbow_pos or {}).get(site)
+            if ep is not None and site in self._elbow_tasks:
+                ea = np.asarray(ep, dtype=float).reshape(-1)
+                if ea.shape == (3,) and np.all(np.isfinite(ea)):
+                    et = self._elbow_tasks[site]
+                    et.set_target(mink.SE3.from_translation(ea))
+                    tasks.append(et)
+        self.configuration.update(q0)
+        v = mink.solve_ik(
+            self.configuration,
+            tasks,
+            dt,
+            self.params.solver,
+            damping=self.params.damping,
+            limits=self.limits,
+            constraints=self.constraints or None,
+        )
+        q_next = np.clip(self.configuration.integrate(v, dt), self.lower, self.upper)
+
+        # Final guard, independent of the QP's linearisation.
+        # tol 0.01 of a step that is itself at most ~0.03 rad: the bisection is short.
+        step = safe_step(self.checker, q0, q_next, margin=self.params.hard_margin, tol=0.01)
+        q_out = step.q
+        # Reported up to the QP's detection distance (farther reads as that distance).
+        d, pair = self.checker.min_distance(q_out, self.params.collision_detection)
+        err = math.nan
+        if first_pos is not None and first_site is not None:
+            err = float(np.linalg.norm(self.site_pose(q_out, first_site)[0] - first_pos))
+        self.last = IKStatus(step.scaled, d, pair, err)
+        return q_out
