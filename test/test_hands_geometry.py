@@ -198,7 +198,7 @@ def test_roi_from_arm_points_along_the_hand() -> None:
     assert isinstance(roi, HandRoi)
     assert roi.rotation == pytest.approx(0.0)  # forearm up -> fingers up
     assert roi.cy < 100.0 and roi.cx == pytest.approx(100.0)  # past the wrist
-    assert roi.size == pytest.approx(2.6 * 0.4 * 100.0)
+    assert roi.size == pytest.approx(3.4 * 0.4 * 100.0)
     # knuckles override the forearm's direction (a bent wrist)
     arm.knuckles_px = np.array([140.0, 100.0])
     roi = roi_from_arm(arm)

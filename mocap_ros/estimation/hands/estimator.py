@@ -6,12 +6,14 @@ as SMPL and BlazePose name them):
 
 1. :func:`roi_from_arm`: a square, rotated ROI from that side's body joints in pixels
    (wrist, elbow, and the knuckles when known -- BlazePose's index/pinky landmarks, or SMPL's
-   hand joint): centred ``0.9 x palm`` past the wrist along the hand, side ``2.6 x palm``,
+   hand joint): centred ``0.9 x palm`` past the wrist along the hand, side ``3.4 x palm``,
    rotated so the fingers point up in the crop (MediaPipe's convention). ``palm`` is the
    wrist -> knuckles pixel distance, at least 0.4 x the forearm (knuckle landmarks are noisy
-   and foreshorten). With tracking on, the previous frame's ROI around the found hand
-   (MediaPipe's own, from the landmarks) is used instead while it stays near the body's
-   wrist: one landmark pass per hand per frame either way.
+   and foreshorten; 3.4 rather than MediaPipe's ~2 because a foreshortened palm shrinks the
+   ROI: at 2.6 x palm the model lost 4 FreiHAND photos with a 31 px palm, presence
+   0.01-0.20, at 3.4 x all had >= 0.86). With tracking on, the previous frame's ROI
+   around the found hand (MediaPipe's own, from the landmarks) is used instead while it
+   stays near the body's wrist: one landmark pass per hand per frame either way.
 2. :class:`~.mediapipe_graph.HandLandmarkGraph` on that ROI -> 21 landmarks (pixels), 21 world
    landmarks (metres, hand-centred, camera axes), presence score, the model's handedness.
 3. Checks, in order (``reason`` of an invalid hand): ``no_wrist`` (the body's wrist missing or
@@ -139,9 +141,9 @@ def roi_from_arm(arm: ArmObservation, min_size_px: float = 24.0) -> HandRoi | No
         d = fore / lf
     else:
         return None
-    palm = max(lk, 0.4 * lf, min_size_px / 2.6)
+    palm = max(lk, 0.4 * lf, min_size_px / 3.4)
     c = w + 0.9 * palm * d
-    return HandRoi(float(c[0]), float(c[1]), 2.6 * palm, rotation_from_direction(d[0], d[1]))
+    return HandRoi(float(c[0]), float(c[1]), 3.4 * palm, rotation_from_direction(d[0], d[1]))
 
 
 def arms_from_pose_landmarks(lms: PoseLandmarks, joints_cam: np.ndarray | None = None
