@@ -659,3 +659,49 @@ def test_detect_people_finds_more_than_the_first(real_people: list[RealPerson]) 
     for i in range(len(people)):
         for j in range(i):
             assert box_iou(people[i].box, people[j].box) < 0.5
+
+
+def test_operator_detector_is_a_person_detector(real_people: list[RealPerson]) -> None:
+    """OperatorDetector (PersonDetector's interface) on real photos: unlocked it returns the
+    policy's person; armed on that person, a frame where another real person is larger still
+    returns the operator; a frame without the operator returns None with operator_uncertain,
+    then operator_lost."""
+    from mocap_ros.detector import MediaPipePose, mediapipe_available
+    from mocap_ros.estimation.people import OperatorDetector
+
+    if not mediapipe_available():
+        pytest.skip("mediapipe not installed (pip install --no-deps -r "
+                    "requirements-mediapipe.txt)")
+    # two single-person MPII photos side by side, as one frame
+    a = next(p for p in real_people if p.name == "052475643#0")
+    b = next(p for p in real_people if p.name == "051423444#0")
+    rng = np.random.default_rng(8)
+
+    def frame(with_b: bool, b_height: float) -> np.ndarray:
+        canvas = _frame()
+        _place(a, canvas, 30, 100, 300, rng)
+        if with_b:
+            _place(b, canvas, 330, 10, b_height, rng)
+        return canvas
+
+    pose = MediaPipePose(static_image_mode=True)
+    cfg = OperatorLockConfig(n_lost=2, policy="largest")
+    try:
+        det = OperatorDetector(OperatorLock(cfg), pose=pose)
+        box = det.detect(frame(False, 0))
+        assert box is not None and box[0] < 320 and det.last.state == "unlocked"
+        tid = det.arm()
+        assert tid is not None and det.lock.locked
+        for _ in range(3):
+            box = det.detect(frame(True, 460))
+            assert len(det.last_found) == 2, "MediaPipe should find both people"
+            assert box is not None and box[0] < 320, (box, det.last)
+            assert det.last.state == "tracking" and det.last.track_id == tid
+        empty = _frame()
+        _place(b, empty, 330, 10, 460, rng)
+        assert det.detect(empty) is None and det.last.reason == "operator_uncertain"
+        assert det.landmarks(empty) is None and det.last.reason == "operator_lost"
+        det.disarm()
+        assert det.detect(empty) is not None and det.last.state == "unlocked"
+    finally:
+        pose.close()

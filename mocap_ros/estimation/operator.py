@@ -208,8 +208,9 @@ def region_polygons(joints_2d: np.ndarray) -> dict[str, list[np.ndarray]]:
     ``torso``: the shoulder-hip quadrilateral shrunk by 20 % towards its centre (its edges
     touch arms and background; with the hips unseen, a box below the shoulders as tall as
     the shoulder width), joined (convex hull) with a band 0.2 x the spine length either side
-    of the shoulder-centre -> hip-centre line, so a side view still has a torso region. ``thighs``: a band around each hip -> knee segment, 0.15 x its length
-    either side, its ends trimmed by 15 %.
+    of the shoulder-centre -> hip-centre line, so a side view still has a torso region.
+    ``thighs``: a band around each hip -> knee segment, 0.15 x its length either side, its
+    ends trimmed by 15 %.
     """
     j = np.asarray(joints_2d, np.float64)
     ok = np.isfinite(j).all(-1)

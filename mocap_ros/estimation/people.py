@@ -114,3 +114,101 @@ def detect_people(rgb: np.ndarray, pose: Any = None, max_people: int = 4,
 def detect_boxes(rgb: np.ndarray, pose: Any = None, max_people: int = 4) -> list[np.ndarray]:
     """Only the boxes of :func:`detect_people` (x, y, w, h float64 each)."""
     return [p.box for p in detect_people(rgb, pose=pose, max_people=max_people)]
+
+
+class OperatorDetector:
+    """A drop-in for :class:`~mocap_ros.detector.PersonDetector` that finds everyone and
+    returns the person an :class:`~mocap_ros.estimation.operator.OperatorLock` chooses.
+
+    ``detect(rgb)`` -> the chosen person's box or None; ``landmarks(rgb)`` -> its
+    :class:`PoseLandmarks` or None -- so ``DetectorBox``/``BackgroundDetector`` (boxes) and
+    ``LandmarksBackend`` (landmarks) use it unchanged. Each call is one frame for the lock
+    (call one of the two per frame, not both). Why None was returned (``operator_lost``,
+    ``operator_uncertain``, ``no_person``, ``outside_region``), the match score, the state
+    and the track id are in ``.last`` (a ``LockUpdate``; None before the first frame).
+
+    ``arm()`` (teleop enabled) locks on to the person followed in the latest frame (the
+    selection policy's choice while unlocked); ``disarm()`` unlocks. Thread-safe: the frames
+    may come on a detector thread while arm()/disarm() come from the ROS executor.
+    """
+
+    def __init__(self, lock: Any = None, pose: Any = None, max_people: int = 4,
+                 margin: float = 0.15, min_visibility: float = 0.3) -> None:
+        import threading
+
+        from mocap_ros.estimation.operator import OperatorLock
+
+        self.lock = lock if lock is not None else OperatorLock()
+        self._own_pose = pose is None
+        if pose is None:
+            from mocap_ros.detector import MediaPipePose
+
+            pose = MediaPipePose(static_image_mode=True)
+        self.pose = pose
+        self.max_people = max_people
+        self.margin = margin
+        self.min_visibility = min_visibility
+        self._mutex = threading.Lock()
+        self._latest: tuple[list[Any], int | None] | None = None  # candidates, chosen
+        self.last_found: list[PersonFound] = []
+
+    @property
+    def last(self) -> Any:
+        return self.lock.last
+
+    def _frame(self, rgb: np.ndarray) -> PersonFound | None:
+        from mocap_ros.estimation.operator import candidate_from_landmarks
+
+        found = detect_people(rgb, self.pose, self.max_people, self.margin,
+                              self.min_visibility)
+        cands = [candidate_from_landmarks(p.box, p.landmarks, rgb, self.min_visibility)
+                 for p in found]
+        with self._mutex:
+            idx, _, _ = self.lock.update(cands, rgb.shape)
+            self._latest = (cands, idx)
+            self.last_found = found
+        return None if idx is None else found[idx]
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray | None:
+        p = self._frame(rgb)
+        return None if p is None else p.box.copy()
+
+    __call__ = detect
+
+    def landmarks(self, rgb: np.ndarray) -> PoseLandmarks | None:
+        p = self._frame(rgb)
+        return None if p is None else p.landmarks
+
+    def arm(self) -> int | None:
+        """Lock on to the person followed in the latest frame -- or, when nobody was
+        followed in it (the lock lost its operator), on the selection policy's choice among
+        that frame's people: a new ~/enable is the operator's explicit decision. Returns the
+        new track id, or None (no frame yet, or nobody to lock on to)."""
+        from mocap_ros.estimation.operator import select_person
+
+        with self._mutex:
+            if self._latest is None:
+                return None
+            cands, idx = self._latest
+            if idx is None:
+                cfg = self.lock.config
+                shape = cands[0].image.shape if cands and cands[0].image is not None \
+                    else None
+                idx = select_person(cands, cfg.policy, shape, cfg.region) if cands else None
+            if idx is None:
+                return None
+            return int(self.lock.lock(cands[idx]))
+
+    def disarm(self) -> None:
+        with self._mutex:
+            self.lock.unlock()
+
+    def close(self) -> None:
+        if self._own_pose:
+            self.pose.close()
+
+    def __enter__(self) -> OperatorDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
