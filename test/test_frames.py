@@ -65,15 +65,25 @@ def mp4(tmp_path: Path) -> Path:
     return write_video(tmp_path / "clip.mp4", "mp4v")
 
 
-@pytest.fixture
-def real_frames_dir() -> Path:
-    """shared/real_images/video/...: 5 consecutive real 1280x720 JPEG frames."""
+def find_real_frames() -> Path | None:
+    """shared/real_images/video/...: 5 consecutive real 1280x720 JPEG frames, or None.
+
+    shared/ lies beside the checkout (CI, the main checkout) or beside its worktrees' folder.
+    """
     root = Path(__file__).resolve().parents[1]
     for base in (root.parent / "shared", root.parent.parent / "shared"):
         d = base / "real_images" / "video" / "posetrack18_000001_mpiinew_test"
         if d.is_dir():
             return d
-    pytest.skip("real photos not found: shared/real_images beside the checkout is absent")
+    return None
+
+
+@pytest.fixture
+def real_frames_dir() -> Path:
+    d = find_real_frames()
+    if d is None:
+        pytest.skip("real photos not found: shared/real_images beside the checkout is absent")
+    return d
 
 
 # ---------------------------------------------------------------------------- video files
