@@ -241,8 +241,8 @@ def test_sigint_stops_the_node_cleanly(tmp_path):
     env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mocap_ros.ros.camera_node", "--ros-args", "-p",
-         f"source:={video}", "-p", "loop:=true"],
+        [sys.executable, "-m", "mocap_ros.ros.camera_node", "--ros-args", "--params-file",
+         str(ROOT / "config/camera.yaml"), "-p", f"source:={video}", "-p", "loop:=true"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     try:
         with ros_context() as ctx:
@@ -257,3 +257,12 @@ def test_sigint_stops_the_node_cleanly(tmp_path):
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
+
+
+def test_config_file_lists_every_parameter_with_valid_values():
+    import yaml
+
+    params = yaml.safe_load((ROOT / "config/camera.yaml").read_text())["camera_node"][
+        "ros__parameters"]
+    assert set(params) == set(CameraSettings.__dataclass_fields__)
+    assert CameraSettings(**params).validate() == CameraSettings()  # the defaults, written out
