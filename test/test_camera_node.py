@@ -229,6 +229,11 @@ def test_real_photo_folder_and_encoded_compressed_for_png(ctx, tmp_path):
         cam.destroy_node()
 
 
+def test_folder_without_a_rate_refuses_to_start(ctx, tmp_path):
+    with pytest.raises(ValueError, match="fps > 0"):
+        make_camera(ctx, source=str(tmp_path), fps=0.0)
+
+
 def test_bad_calibration_file_refuses_to_start(ctx, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(OST_YAML.replace("rows: 3\n  cols: 4", "rows: 4\n  cols: 4"))

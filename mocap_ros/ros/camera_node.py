@@ -71,7 +71,7 @@ class CameraNode(Node):
                             f"'{self.calibration.camera_name}', this is '{s.camera_name}'")
         self.source: FrameSource = open_source(
             s.source, pixel_format=s.pixel_format, width=s.width, height=s.height,
-            fps=s.fps if s.fps > 0 else 30.0, loop=s.loop, realtime=s.realtime,
+            fps=s.fps, loop=s.loop, realtime=s.realtime,
             jpeg_passthrough=s.publish_compressed, backoff_max=s.reopen_max_interval)
         self._calib_cache: dict[tuple[int, int], CameraCalibration] = {}
         self._calib_note = ""
