@@ -121,7 +121,7 @@ def test_missing_file(tmp_path):
 
 
 def test_fov_fallback_is_mocap_nodes_fallback():
-    from mocap_ros.camera import Intrinsics
+    from mocap_ros.geometry.camera import Intrinsics
 
     cal = calibration_from_fov(640, 480, 60.0)
     ref = Intrinsics.fallback(640, 480, hfov_deg=60.0)

@@ -23,8 +23,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 from test_calibration import D_EXPECTED, K_EXPECTED, OST_YAML, P_EXPECTED  # noqa: E402
 from test_frames import FPS, N_FRAMES, find_real_frames, identity, write_video  # noqa: E402
 
-from mocap_ros.images import compressed_to_rgb, raw_to_rgb  # noqa: E402
-from mocap_ros.io.camera_settings import CameraSettings  # noqa: E402
+from mocap_ros.core.config import CameraSettings  # noqa: E402
+from mocap_ros.io.images import compressed_to_rgb, raw_to_rgb  # noqa: E402
 from mocap_ros.ros.camera_node import CameraNode  # noqa: E402
 
 from ros_helpers import DOMAIN_ID, make_executor, ros_context, wait_for  # noqa: E402

@@ -12,9 +12,11 @@ import math
 import numpy as np
 import pytest
 
+from mocap_ros.core.result import HandResult
 from mocap_ros.estimation.hands import geometry as geo
-from mocap_ros.estimation.hands.estimator import ArmObservation, HandResult, roi_from_arm
+from mocap_ros.estimation.hands.estimator import ArmObservation, roi_from_arm
 from mocap_ros.estimation.hands.mediapipe_graph import HandRoi, rotation_from_direction
+from mocap_ros.geometry.rotations import quat_to_matrix
 
 _MCP_Z = {"index": 0.03, "middle": 0.01, "ring": -0.01, "pinky": -0.03}
 _PHALANGES = (0.045, 0.027, 0.022)
@@ -212,4 +214,4 @@ def test_invalid_hand_result_is_finite() -> None:
     r = HandResult.invalid("left", "no_wrist")
     assert not r.valid and r.reason == "no_wrist" and r.confidence == 0.0
     assert np.isfinite(r.keypoints_cam).all() and r.keypoints_2d.shape == (21, 2)
-    np.testing.assert_allclose(r.orientation_matrix, np.eye(3))
+    np.testing.assert_allclose(quat_to_matrix(r.orientation.astype(np.float64)), np.eye(3))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from mocap_ros.estimation.hands import geometry as geo
+from mocap_ros.geometry.rotations import quat_to_matrix
 
 HANDS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "real_images" / "hands"
 if not HANDS_DIR.is_dir():  # worktrees live one level deeper than the main checkout
@@ -42,7 +43,7 @@ def hand_photos() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def estimator():
-    from mocap_ros.detector import mediapipe_available
+    from mocap_ros.estimation.detector import mediapipe_available
 
     if not mediapipe_available():
         pytest.skip("mediapipe is not installed (requirements-mediapipe.txt)")
@@ -165,7 +166,7 @@ def test_left_right_from_the_body_on_a_body_photo(hand_photos, estimator) -> Non
     """33.jpg shows a woman's upper body: BlazePose's wrists place the ROIs, and the hand at
     the annotated wrist must come out on one side only, with the model's handedness
     agreeing with the side the body gave it."""
-    from mocap_ros.detector import MediaPipePose
+    from mocap_ros.estimation.detector import MediaPipePose
     from mocap_ros.estimation.hands.estimator import arms_from_pose_landmarks
 
     photo = _photo(hand_photos, "onehand10k/33.jpg")
@@ -217,7 +218,7 @@ def test_metres_rooted_at_the_body_wrist(hand_photos, estimator) -> None:
     np.testing.assert_allclose(r.keypoints_cam[0], arm.wrist_cam, atol=1e-6)
     palm = float(geo.palm_size(r.keypoints_cam))
     assert 0.05 < palm < 0.15  # an adult palm, metres (wrist to middle MCP ~9-10 cm)
-    R = r.orientation_matrix
+    R = quat_to_matrix(r.orientation.astype(np.float64))
     np.testing.assert_allclose(R.T @ R, np.eye(3), atol=1e-5)
     # unrooted: placed in front of the camera by the pinhole fit
     arm.wrist_cam = None

@@ -495,7 +495,7 @@ def test_detector_people_selectable_and_tracked(real_people: list[RealPerson]) -
     annotation) is locked and then followed through 4 more frames -- the photo shifted by a
     few pixels each frame and detected afresh -- with everyone found still a candidate.
     Prints how many annotated people were found."""
-    from mocap_ros.detector import MediaPipePose, mediapipe_available
+    from mocap_ros.estimation.detector import MediaPipePose, mediapipe_available
 
     if not mediapipe_available():
         pytest.skip("mediapipe not installed (pip install --no-deps -r "
@@ -577,7 +577,7 @@ def test_real_video_frames_keep_the_locked_player() -> None:
     detection as a candidate. For a player clear of the others (box IoU < 0.1) and detected
     in every frame, the followed detection must be that player's (box overlap chain). Prints
     each frame's match scores (same player vs others) for every player."""
-    from mocap_ros.detector import MediaPipePose, mediapipe_available
+    from mocap_ros.estimation.detector import MediaPipePose, mediapipe_available
     from mocap_ros.estimation.operator import candidate_from_landmarks
     from mocap_ros.estimation.people import detect_people
 
@@ -632,7 +632,7 @@ def test_real_video_frames_keep_the_locked_player() -> None:
 def test_detect_people_finds_more_than_the_first(real_people: list[RealPerson]) -> None:
     """detect_people on a photo with three annotated people returns several distinct boxes,
     the first being the one PersonDetector alone returns; bad frames are clear errors."""
-    from mocap_ros.detector import MediaPipePose, PersonDetector, mediapipe_available
+    from mocap_ros.estimation.detector import MediaPipePose, PersonDetector, mediapipe_available
     from mocap_ros.estimation.people import detect_boxes, detect_people
 
     if not mediapipe_available():
@@ -666,7 +666,7 @@ def test_operator_detector_is_a_person_detector(real_people: list[RealPerson]) -
     policy's person; armed on that person, a frame where another real person is larger still
     returns the operator; a frame without the operator returns None with operator_uncertain,
     then operator_lost."""
-    from mocap_ros.detector import MediaPipePose, mediapipe_available
+    from mocap_ros.estimation.detector import MediaPipePose, mediapipe_available
     from mocap_ros.estimation.people import OperatorDetector
 
     if not mediapipe_available():

@@ -8,24 +8,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import mujoco
 import numpy as np
 import pytest
 import yaml
 
-mujoco = pytest.importorskip("mujoco", reason="mujoco is not installed")
-pytest.importorskip("mink", reason="mink is not installed")
-
-from mocap_ros.robots import (  # noqa: E402
-    CollisionChecker,
-    RobotModelError,
-    add_environment,
-    load_robot,
-    load_urdf_string,
-    safe_step,
-)
-from mocap_ros.skeleton import JOINT_INDEX, REST_JOINTS_APPROX  # noqa: E402
-from mocap_ros.teleop.ik import IKParams, TaskIK  # noqa: E402
-from mocap_ros.teleop.task_retarget import (  # noqa: E402
+from mocap_ros.core.skeleton import JOINT_INDEX, REST_JOINTS_APPROX
+from mocap_ros.robots.collision import CollisionChecker, safe_step
+from mocap_ros.robots.model import RobotModelError, add_environment, load_robot, load_urdf_string
+from mocap_ros.teleop.ik import IKParams, TaskIK
+from mocap_ros.teleop.task_retarget import (
     RetargetError,
     TaskMap,
     arm_length,

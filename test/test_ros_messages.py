@@ -128,7 +128,35 @@ def test_body_pose_fields_are_the_contract():
         "precision": "string",
         "device": "string",
         "backend": "string",
+        "joint_confidence": "sequence<float>",
+        "person_check": "uint8",
+        "person_score": "float",
+        "track_id": "uint32",
+        "operator_match": "float",
+        "operator_state": "string",
+        "left_hand": "mocap_ros/HandPose",
+        "right_hand": "mocap_ros/HandPose",
     }
+
+
+def test_hand_pose_fields_are_the_contract():
+    from mocap_ros.msg import HandPose
+
+    assert HandPose.get_fields_and_field_types() == {
+        "valid": "boolean",
+        "reason": "string",
+        "confidence": "float",
+        "keypoints": "sequence<geometry_msgs/Point>",
+        "keypoints_2d": "sequence<float>",
+        "orientation": "geometry_msgs/Quaternion",
+        "finger_curl": "float[5]",
+        "aperture": "float",
+    }
+    # the core's constants are the message's
+    from mocap_ros.core import result
+
+    assert (BodyPose.PERSON_UNCHECKED, BodyPose.PERSON_CONFIRMED, BodyPose.PERSON_NOT_FOUND) \
+        == (result.PERSON_UNCHECKED, result.PERSON_CONFIRMED, result.PERSON_NOT_FOUND)
 
 
 def test_body_pose_round_trips_over_dds(pub_ctx, sub_ctx):

@@ -54,7 +54,7 @@ CANONICAL_JOINTS: tuple[str, ...] = (
 _J = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
 # BlazePose-33 landmark index of each canonical joint (person's left = landmark 11, 13, ...)
 BLAZEPOSE_INDEX: tuple[int, ...] = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
-# SMPL-24 joint index of each canonical joint (mocap_ros.skeleton.JOINT_NAMES)
+# SMPL-24 joint index of each canonical joint (mocap_ros.core.skeleton.JOINT_NAMES)
 SMPL24_INDEX: tuple[int, ...] = (16, 17, 18, 19, 20, 21, 1, 2, 4, 5, 7, 8)
 
 # Ratio features: (name, bones), each bone a pair of canonical joints; left/right bones of a
@@ -146,7 +146,7 @@ def candidate_from_keypoints(box: Any, xy: Any, index: Sequence[int | None],
 def candidate_from_landmarks(box: Any, landmarks: Any, image: np.ndarray | None = None,
                              min_visibility: float = 0.3, use_world: bool = True
                              ) -> PersonCandidate:
-    """A candidate from MediaPipe's :class:`~mocap_ros.detector.PoseLandmarks` (e.g. a
+    """A candidate from MediaPipe's :class:`~mocap_ros.estimation.detector.PoseLandmarks` (e.g. a
     ``PersonFound`` of ``detect_people``: ``candidate_from_landmarks(p.box, p.landmarks,
     rgb)``). ``use_world``: also take the metric world landmarks as 3D joints."""
     return candidate_from_keypoints(

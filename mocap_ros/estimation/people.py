@@ -1,6 +1,6 @@
 """Every person MediaPipe can find in a frame, not only the first one.
 
-Why this module exists: ``mocap_ros.detector.PersonDetector`` wraps MediaPipe's legacy
+Why this module exists: ``mocap_ros.estimation.detector.PersonDetector`` wraps MediaPipe's legacy
 ``mp.solutions.pose`` graph, which returns exactly ONE person per call (its detection
 subgraph keeps only the best detection; checked on ``multi/crowdpose/103319.jpg``, two people
 in view, one result). The Tasks API (``PoseLandmarker``, ``num_poses``) would find several in
@@ -17,9 +17,10 @@ on 2 CPU cores, 640x480). Painting a hull rather than the whole box keeps most o
 standing behind or beside the first one intact; people who overlap heavily can still be
 missed (CrowdPose/OCHuman-style tangles).
 
-The boxes are (x, y, w, h) float64 pixels from :func:`mocap_ros.detector.box_from_landmarks`,
-the same form as ``PersonDetector.detect``; each :class:`PersonFound` also keeps its
-:class:`~mocap_ros.detector.PoseLandmarks`, so the caller needs no second pass for the
+The boxes are (x, y, w, h) float64 pixels from
+:func:`mocap_ros.estimation.detector.box_from_landmarks`, the same form as
+``PersonDetector.detect``; each :class:`PersonFound` also keeps its
+:class:`~mocap_ros.estimation.detector.PoseLandmarks`, so the caller needs no second pass for the
 2D joints (``mocap_ros.estimation.operator.candidate_from_landmarks``).
 """
 
@@ -31,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mocap_ros.detector import PoseLandmarks, box_from_landmarks
+from mocap_ros.estimation.detector import PoseLandmarks, box_from_landmarks
 from mocap_ros.estimation.operator import box_iou
 
 
@@ -85,7 +86,7 @@ def detect_people(rgb: np.ndarray, pose: Any = None, max_people: int = 4,
         raise ValueError(f"max_people must be >= 1, got {max_people}")
     own = pose is None
     if own:
-        from mocap_ros.detector import MediaPipePose
+        from mocap_ros.estimation.detector import MediaPipePose
 
         pose = MediaPipePose(static_image_mode=True)
     found: list[PersonFound] = []
@@ -117,7 +118,7 @@ def detect_boxes(rgb: np.ndarray, pose: Any = None, max_people: int = 4) -> list
 
 
 class OperatorDetector:
-    """A drop-in for :class:`~mocap_ros.detector.PersonDetector` that finds everyone and
+    """A drop-in for :class:`~mocap_ros.estimation.detector.PersonDetector` that finds everyone and
     returns the person an :class:`~mocap_ros.estimation.operator.OperatorLock` chooses.
 
     ``detect(rgb)`` -> the chosen person's box or None; ``landmarks(rgb)`` -> its
@@ -141,7 +142,7 @@ class OperatorDetector:
         self.lock = lock if lock is not None else OperatorLock()
         self._own_pose = pose is None
         if pose is None:
-            from mocap_ros.detector import MediaPipePose
+            from mocap_ros.estimation.detector import MediaPipePose
 
             pose = MediaPipePose(static_image_mode=True)
         self.pose = pose

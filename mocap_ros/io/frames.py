@@ -39,6 +39,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from mocap_ros.core.config import PIXEL_FORMATS
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "PIXEL_FORMATS",
@@ -56,7 +58,6 @@ __all__ = [
     "open_v4l2",
 ]
 
-PIXEL_FORMATS = ("MJPG", "YUYV", "any")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
                     ".flv", ".mjpeg", ".mjpg", ".ts")

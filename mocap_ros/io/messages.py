@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mocap_ros.core.result import BodyPoseResult
+from mocap_ros.core.result import BodyPoseResult, HandResult
 from mocap_ros.core.skeleton import JOINT_NAMES, PARENTS
 from mocap_ros.geometry.rotations import quat_to_matrix
 
@@ -58,6 +58,32 @@ def body_pose_content(result: BodyPoseResult) -> dict[str, Any]:
         "precision": str(result.precision),
         "device": str(result.device),
         "backend": str(result.backend),
+        "joint_confidence": (np.zeros(0, np.float32) if result.joint_confidence is None
+                             else np.asarray(result.joint_confidence, np.float32).reshape(-1)),
+        "person_check": int(result.person_check),
+        "person_score": float(result.person_score),
+        "track_id": int(result.track_id),
+        "operator_match": float(result.operator_match),
+        "operator_state": str(result.operator_state),
+        "left_hand": hand_pose_content(result.left_hand),
+        "right_hand": hand_pose_content(result.right_hand),
+    }
+
+
+def hand_pose_content(hand: HandResult | None) -> dict[str, Any]:
+    """The values of a ``mocap_ros/msg/HandPose``; ``None`` (hands off) is an invalid hand
+    with reason ``disabled``. Keypoints are always 21 (zeros when invalid)."""
+    if hand is None:
+        hand = HandResult.invalid("", "disabled")
+    return {
+        "valid": bool(hand.valid),
+        "reason": str(hand.reason),
+        "confidence": float(hand.confidence),
+        "keypoints": [tuple(float(v) for v in p) for p in np.asarray(hand.keypoints_cam)],
+        "keypoints_2d": np.asarray(hand.keypoints_2d, np.float32).reshape(-1),
+        "orientation": tuple(float(v) for v in np.asarray(hand.orientation).reshape(4)),
+        "finger_curl": np.asarray(hand.finger_curls, np.float32).reshape(5),
+        "aperture": float(hand.aperture),
     }
 
 

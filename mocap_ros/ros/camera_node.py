@@ -31,13 +31,13 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from mocap_ros.core.config import CameraSettings
 from mocap_ros.io.calibration import (
     CalibrationError,
     CameraCalibration,
     calibration_from_fov,
     load_calibration,
 )
-from mocap_ros.io.camera_settings import CameraSettings
 from mocap_ros.io.frames import Frame, FrameSource, open_source
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.ros.run import run_node

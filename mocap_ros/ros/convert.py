@@ -10,7 +10,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from mocap_ros.core.result import BodyPoseResult
 from mocap_ros.core.skeleton import PARENTS
 from mocap_ros.io.messages import body_pose_content, transform_content
-from mocap_ros.msg import BodyPose
+from mocap_ros.msg import BodyPose, HandPose
 
 
 def _quat(q: np.ndarray) -> Quaternion:
@@ -41,7 +41,24 @@ def to_body_pose(result: BodyPoseResult, header: Header) -> BodyPose:
     msg.betas = c["betas"].tolist()
     msg.camera = c["camera"].tolist()
     msg.bbox = c["bbox"].tolist()
+    msg.joint_confidence = c["joint_confidence"].tolist()
+    msg.person_check = c["person_check"]
+    msg.person_score = c["person_score"]
+    msg.track_id = c["track_id"]
+    msg.operator_match = c["operator_match"]
+    msg.operator_state = c["operator_state"]
+    msg.left_hand = _hand_pose(c["left_hand"])
+    msg.right_hand = _hand_pose(c["right_hand"])
     return msg
+
+
+def _hand_pose(c: dict) -> HandPose:
+    x, y, z, w = c["orientation"]
+    return HandPose(valid=c["valid"], reason=c["reason"], confidence=c["confidence"],
+                    keypoints=[Point(x=px, y=py, z=pz) for px, py, pz in c["keypoints"]],
+                    keypoints_2d=c["keypoints_2d"].tolist(),
+                    orientation=Quaternion(x=x, y=y, z=z, w=w),
+                    finger_curl=c["finger_curl"].tolist(), aperture=c["aperture"])
 
 
 def to_transforms(result: BodyPoseResult, header: Header, prefix: str) -> list[TransformStamped]:

@@ -1,7 +1,7 @@
 """Task-space retargeting: operator wrist (and elbow, forearm) -> robot targets. Pure numpy.
 
 Input: SMPL joint positions in the camera optical frame (``BodyPoseResult.joints_cam``,
-(24, 3) metres, x right, y down, z forward; order `mocap_ros.skeleton.JOINT_NAMES`).
+(24, 3) metres, x right, y down, z forward; order `mocap_ros.core.skeleton.JOINT_NAMES`).
 
 1. The operator's body frame is built from the pose itself (x forward, y to the operator's
    left, z up: left = left shoulder - right shoulder, up = neck - pelvis made orthogonal),
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mocap_ros.skeleton import JOINT_INDEX, NUM_JOINTS
+from mocap_ros.core.skeleton import JOINT_INDEX, NUM_JOINTS
 
 MIN_ARM_LENGTH = 0.2  # m: shorter means a broken pose, not a person
 

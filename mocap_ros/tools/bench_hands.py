@@ -52,7 +52,7 @@ def load_frames(folder: Path) -> list[np.ndarray]:
 
 
 def run(frames: list[np.ndarray], warmup: int) -> dict[str, float | int | str]:
-    from mocap_ros.detector import MediaPipePose
+    from mocap_ros.estimation.detector import MediaPipePose
     from mocap_ros.estimation.hands.estimator import HandEstimator
 
     def timed(fn: Callable[[np.ndarray], object]) -> tuple[float, list]:

@@ -29,7 +29,7 @@ def cpu_model() -> str:
 
 
 def bench(robot_name: str, collision: bool, steps: int, dt: float) -> dict[str, object]:
-    from mocap_ros.robots import add_environment, load_robot
+    from mocap_ros.robots.model import add_environment, load_robot
     from mocap_ros.teleop.ik import IKParams, TaskIK
 
     robot = add_environment(load_robot(robot_name))

@@ -44,11 +44,12 @@ detector for the ROIs; the side then comes from the model's handedness (flagged 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mocap_ros.core.result import HandResult
 from mocap_ros.estimation.hands import geometry as geo
 from mocap_ros.estimation.hands.mediapipe_graph import (
     HandLandmarkGraph,
@@ -59,9 +60,9 @@ from mocap_ros.estimation.hands.mediapipe_graph import (
 )
 
 if TYPE_CHECKING:
-    from mocap_ros.camera import Intrinsics
-    from mocap_ros.detector import PoseLandmarks
-    from mocap_ros.result import BodyPoseResult
+    from mocap_ros.core.result import BodyPoseResult
+    from mocap_ros.estimation.detector import PoseLandmarks
+    from mocap_ros.geometry.camera import Intrinsics
 
 SIDES = geo.SIDES
 # BlazePose landmark indices per side: (wrist, elbow, pinky, index).
@@ -79,41 +80,6 @@ class ArmObservation:
     knuckles_px: np.ndarray | None = None  # (2,) mid-knuckles (or SMPL's hand joint)
     visibility: float = 1.0  # the wrist's visibility / confidence in [0, 1]
     wrist_cam: np.ndarray | None = None  # (3,) metres, camera frame: the hand is rooted here
-
-
-@dataclass
-class HandResult:
-    """One hand in one frame. float32 arrays; REP-103 camera optical frame, metres."""
-
-    side: str  # "left" | "right" (the person's)
-    valid: bool
-    reason: str  # "" when valid (module doc lists the causes)
-    confidence: float  # the model's presence score in [0, 1] (0 when invalid)
-    keypoints_2d: np.ndarray  # (21, 2) pixels, geometry.HAND_KEYPOINT_NAMES order
-    keypoints_cam: np.ndarray  # (21, 3) metres, camera frame (rooted at the body's wrist)
-    orientation: np.ndarray  # (4,) x, y, z, w: the palm frame in the camera frame
-    finger_curls: np.ndarray  # (5,) [0, 1] thumb, index, middle, ring, pinky
-    aperture: float  # [0, 1] grip aperture (geometry.grip_aperture)
-    roi: HandRoi | None = None  # the ROI the model ran on
-    rooted_at_body_wrist: bool = False
-    side_source: str = "body"  # "body" | "model"
-    handedness_agrees: bool | None = None  # the model's guess vs the side (None: no guess)
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def orientation_matrix(self) -> np.ndarray:
-        from mocap_ros.quaternion import quat_to_matrix
-
-        return quat_to_matrix(self.orientation.astype(np.float64))
-
-    @classmethod
-    def invalid(cls, side: str, reason: str, roi: HandRoi | None = None) -> HandResult:
-        """Well-formed and finite, and says it must not be used."""
-        return cls(side=side, valid=False, reason=reason, confidence=0.0,
-                   keypoints_2d=np.zeros((21, 2), np.float32),
-                   keypoints_cam=np.zeros((21, 3), np.float32),
-                   orientation=np.array([0, 0, 0, 1], np.float32),
-                   finger_curls=np.zeros(5, np.float32), aperture=0.0, roi=roi)
 
 
 def roi_from_arm(arm: ArmObservation, min_size_px: float = 24.0) -> HandRoi | None:
@@ -148,7 +114,8 @@ def roi_from_arm(arm: ArmObservation, min_size_px: float = 24.0) -> HandRoi | No
 
 def arms_from_pose_landmarks(lms: PoseLandmarks, joints_cam: np.ndarray | None = None
                              ) -> dict[str, ArmObservation]:
-    """Both arms from BlazePose landmarks (``mocap_ros.detector.PoseLandmarks``); wrist metres
+    """Both arms from BlazePose landmarks
+    (``mocap_ros.estimation.detector.PoseLandmarks``); wrist metres
     from the body's SMPL joints in the camera frame (24, 3) when given (the landmarks
     backend's ``joints_cam``)."""
     out = {}
@@ -222,7 +189,7 @@ class HandEstimator:
 
     # ------------------------------------------------------------------ helpers
     def _intrinsics(self, K: Any, width: int, height: int) -> Intrinsics:
-        from mocap_ros.camera import Intrinsics
+        from mocap_ros.geometry.camera import Intrinsics
 
         if K is None:
             return Intrinsics.fallback(width, height, self.focal_length, self.fallback_hfov_deg)
@@ -253,7 +220,7 @@ class HandEstimator:
         if rooted:
             cam = world - world[0] + np.asarray(wrist_cam, np.float64)
         else:
-            from mocap_ros.landmarks import solve_root_translation
+            from mocap_ros.estimation.landmarks.ik import solve_root_translation
 
             T = solve_root_translation(world, raw.image_xy, np.ones(len(world)), K)
             if T is None:

@@ -57,7 +57,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mocap_ros.quaternion import matrix_to_quat
+from mocap_ros.geometry.rotations import matrix_to_quat
 
 FloatArray = NDArray[np.float64]
 

@@ -26,7 +26,7 @@ the fingers; a hand with its fingers straight up in the image has rotation 0, fi
 image's right: +pi/2 (``rotation = pi/2 - atan2(-(dy), dx)`` for the wrist->fingers pixel
 vector (dx, dy)).
 
-Protobuf: as in :mod:`mocap_ros.detector`, the outputs are read with
+Protobuf: as in :mod:`mocap_ros.estimation.detector`, the outputs are read with
 ``message_factory.GetMessageClass`` (protobuf >= 5 removed the ``GetPrototype`` the
 solution base would use).
 """

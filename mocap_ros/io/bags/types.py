@@ -28,6 +28,7 @@ COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 BODY_POSE_TYPE = "mocap_ros/msg/BodyPose"
+HAND_POSE_TYPE = "mocap_ros/msg/HandPose"
 TF_TYPE = "tf2_msgs/msg/TFMessage"
 CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
 POSE_TOPIC = "/mocap/body_pose"  # mocap_node's relative mocap/body_pose, fully qualified
@@ -50,15 +51,15 @@ class BagError(RuntimeError):
 
 
 # =========================================================================== types
-def body_pose_msg_path() -> Path:
-    """``BodyPose.msg``: the checkout's ``msg/`` first, else an ament prefix's share folder."""
-    candidates = [Path(__file__).resolve().parent.parent / "msg" / "BodyPose.msg"]
+def body_pose_msg_path(name: str = "BodyPose") -> Path:
+    """``<name>.msg``: the checkout's ``msg/`` first, else an ament prefix's share folder."""
+    candidates = [Path(__file__).resolve().parents[3] / "msg" / f"{name}.msg"]
     for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
-        candidates.append(Path(prefix) / "share" / "mocap_ros" / "msg" / "BodyPose.msg")
+        candidates.append(Path(prefix) / "share" / "mocap_ros" / "msg" / f"{name}.msg")
     for path in candidates:
         if path.is_file():
             return path
-    raise BagError("cannot find BodyPose.msg (looked in: "
+    raise BagError(f"cannot find {name}.msg (looked in: "
                    + ", ".join(str(c) for c in candidates) + ")")
 
 
@@ -74,6 +75,9 @@ def bag_typestore() -> Any:
             from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
             store = get_typestore(Stores.ROS2_JAZZY)
+            # HandPose first: BodyPose refers to it
+            store.register(get_types_from_msg(body_pose_msg_path("HandPose").read_text(),
+                                              HAND_POSE_TYPE))
             store.register(get_types_from_msg(body_pose_msg_path().read_text(), BODY_POSE_TYPE))
             _TYPESTORE = store
         return _TYPESTORE
@@ -106,6 +110,7 @@ class BagMessages:
         self.Transform = t["geometry_msgs/msg/Transform"]
         self.TransformStamped = t["geometry_msgs/msg/TransformStamped"]
         self.TFMessage, self.BodyPose = t[TF_TYPE], t[BODY_POSE_TYPE]
+        self.HandPose = t[HAND_POSE_TYPE]
 
     def header(self, sec: int, nanosec: int, frame_id: str) -> Any:
         return self.Header(stamp=self.Time(sec=int(sec), nanosec=int(nanosec)),
@@ -126,8 +131,20 @@ class BagMessages:
             bbox=c["bbox"], preprocess_ms=c["preprocess_ms"], inference_ms=c["inference_ms"],
             postprocess_ms=c["postprocess_ms"], total_ms=c["total_ms"], n_iter=c["n_iter"],
             precision=c["precision"], device=c["device"], backend=c["backend"],
+            joint_confidence=c["joint_confidence"], person_check=c["person_check"],
+            person_score=c["person_score"], track_id=c["track_id"],
+            operator_match=c["operator_match"], operator_state=c["operator_state"],
+            left_hand=self._hand(c["left_hand"]), right_hand=self._hand(c["right_hand"]),
         )
         return bytes(self.store.serialize_cdr(msg, BODY_POSE_TYPE))
+
+    def _hand(self, c: dict[str, Any]) -> Any:
+        q, pt = self.Quaternion, self.Point
+        return self.HandPose(
+            valid=c["valid"], reason=c["reason"], confidence=c["confidence"],
+            keypoints=[pt(x=x, y=y, z=z) for x, y, z in c["keypoints"]],
+            keypoints_2d=c["keypoints_2d"], orientation=q(*c["orientation"]),
+            finger_curl=c["finger_curl"], aperture=c["aperture"])
 
     def tf(self, result: BodyPoseResult, header: Any, prefix: str) -> bytes:
         transforms = [
