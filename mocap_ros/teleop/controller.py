@@ -50,8 +50,8 @@ Clock jumps: ROS time going backwards (`replay --loop`, a restarted simulator) i
 `on_pose` or `step`. The gate, the filter and the target are reset, the output brakes to
 rest within the acceleration limit (hold; the motion clock is unaffected, or without one
 the jump's step counts as one nominal period) and the status says "clock_jump" ("stale"
-once no pose has come for `pose_timeout`) until a fresh pose on the new time base is
-accepted; then tracking resumes.
+once no pose has come for `pose_timeout`). Tracking resumes once the output is at rest and
+a fresh pose on the new time base has been accepted.
 
 `enable(now, current_positions)`: start from the robot's measured joint positions (the ROS
 edge passes /joint_states); without them from the last command, else from the safe pose.
@@ -109,6 +109,7 @@ class StepResult(NamedTuple):
     positions: FloatArray
     velocities: FloatArray
     status: TeleopStatus
+    dt: float = 0.0  # motion-clock seconds this step covered (0: nothing moved)
 
 
 class TeleopController:
@@ -293,7 +294,6 @@ class TeleopController:
         self._pose_decision = decision
         if decision.accept:
             assert angles is not None and command is not None
-            self._clock_jump_at = None
             self.last_angles = angles
             gap = None if previous_stamp is None else stamp - previous_stamp
             if gap is None or gap > self.gate.params.pose_timeout:
@@ -327,7 +327,7 @@ class TeleopController:
                 self._motion_s = motion
         if self._last_output is not None and dt <= 0.0:
             last = self._last_output
-            return StepResult(last.positions.copy(), last.velocities.copy(), last.status)
+            return StepResult(last.positions.copy(), last.velocities.copy(), last.status, 0.0)
 
         if self._stopping:
             if self._hold_target is None:
@@ -356,7 +356,13 @@ class TeleopController:
         if self._newest_stamp is not None and now - self._newest_stamp > timeout:
             return "stale"
         if self._clock_jump_at is not None:
-            return "stale" if now - self._clock_jump_at > timeout else "clock_jump"
+            # Brake to rest first; resume once at rest and a fresh pose has been accepted.
+            at_rest = not np.any(self.limiter.velocities)
+            if not at_rest or self.gate.last_accepted_stamp is None:
+                if self._newest_stamp is None and now - self._clock_jump_at > timeout:
+                    return "stale"
+                return "clock_jump"
+            self._clock_jump_at = None
         if self._pose_decision is not None and self._pose_decision.hold:
             return self._pose_decision.reason
         tick = self.gate.tick(now)
@@ -369,8 +375,9 @@ class TeleopController:
                 vel = np.zeros_like(vel)
         else:
             pos, vel = self.limiter.step(target, dt)
-        self._last_output = StepResult(pos, vel, status)
-        return StepResult(pos.copy(), vel.copy(), status)
+        used = dt if target is not None and dt > 0.0 else 0.0
+        self._last_output = StepResult(pos, vel, status, used)
+        return StepResult(pos.copy(), vel.copy(), status, used)
 
     @property
     def target(self) -> FloatArray | None:
