@@ -280,8 +280,9 @@ def test_limits_never_exceeded_for_random_poses(ctx, out_type, kind):
             dts = np.diff(stamps)
             assert np.all(dts > 0)
             # the stamps are the node clock at each step: moves fit the time between them
-            # (1 ms for the stamp being read a moment after the step's motion clock)
-            assert np.all(steps <= vmax * (dts[:, None] + 1e-3) + 1e-9)
+            # (+5 ms: the stamp is read beside the steady motion clock, and a busy machine
+            # can preempt between the two reads; joint_trajectory above checks exactly)
+            assert np.all(steps <= vmax * (dts[:, None] + 5e-3) + 1e-9)
     finally:
         ex.shutdown()
         node.destroy_node()
@@ -542,3 +543,23 @@ def test_ros_helpers_honour_ros_domain_id():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          cwd=Path(__file__).parent, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "42", out
+
+
+def test_dead_estimator_reads_stale_not_its_last_refusal(ctx):
+    node = make_teleop(ctx, pose_timeout=0.25)
+    op = Operator(ctx)
+    ex = make_executor(ctx, node, op.node)
+    try:
+        op.enable(ex)
+        op.stream(ex, 0.3, angles=ARM)
+        # the estimator loses confidence, then dies (mocap_node killed)
+        end = time.monotonic() + 10.0
+        while op.status[-1].reason != "low_confidence" and time.monotonic() < end:
+            op.stream(ex, 0.1, angles=ARM, confidence=0.1)
+        assert op.status[-1].reason == "low_confidence"
+        assert wait_for(lambda: op.status[-1].pose_age > 0.5, ex, timeout=10.0)
+        assert op.status[-1].reason == "stale"
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        op.node.destroy_node()
