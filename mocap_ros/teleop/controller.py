@@ -48,7 +48,8 @@ filter, so stale filter state is never blended into the new target.
 
 Clock jumps: ROS time going backwards (`replay --loop`, a restarted simulator) is seen in
 `on_pose` or `step`. The gate, the filter and the target are reset, the output brakes to
-rest within the acceleration limit (hold; the motion clock is unaffected, or without one
+rest within the acceleration limit ("safe_pose" mode: heads for the safe pose and rests
+there; the motion clock is unaffected, or without one
 the jump's step counts as one nominal period) and the status says "clock_jump" ("stale"
 once no pose has come for `pose_timeout`). Tracking resumes once the output is at rest and
 a fresh pose on the new time base has been accepted.
@@ -59,8 +60,8 @@ Idempotent: enabling an enabled controller changes nothing (returns False). The 
 reset and the gate forgets the old pose, so re-enabling never jumps back toward stale data:
 the output stays at the start positions ("no_pose_yet"; in "safe_pose" mode it heads for
 the safe pose) until a fresh pose is accepted and then moves from rest under the limits.
-Measured positions outside the map's documented limits raise ValueError (a broken
-joint_states), and so do non-finite ones.
+Measured positions more than `MEASURED_LIMIT_TOLERANCE` outside the map's documented limits
+raise ValueError (a broken joint_states), and so do non-finite ones.
 
 `disable()`: poses are refused at once, but the output does not stop from speed: `step`
 keeps returning commands (mode "stopping", reason "disabled") that brake to rest within the
@@ -90,6 +91,10 @@ HOLD_MODES: tuple[str, ...] = ("hold", "safe_pose")
 # Pose quaternions must be unit within this tolerance; anything else means a broken
 # producer (zero quaternions, garbage), and the pose is invalid.
 UNIT_TOLERANCE = 0.1
+# Measured positions may lie this far (rad) beyond the documented limits (encoder noise, a
+# hard stop past the soft limit) and still be ramped in from; further out, joint_states is
+# broken (wrong units, wrong joint) and enable is refused.
+MEASURED_LIMIT_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,7 @@ class TeleopController:
         self._hold_target: FloatArray | None = None
         self._clock_s: float | None = None  # latest ROS time seen (clock-jump detection)
         self._motion_s: float | None = None  # motion-clock time of the last step
-        self._clock_jump_at: float | None = None  # set until a pose is accepted after a jump
+        self._clock_jump_at: float | None = None  # after a jump: until at rest + fresh pose
         self._newest_stamp: float | None = None  # newest finite pose stamp received
         self._last_output: StepResult | None = None
         self._has_command = False
@@ -192,7 +197,10 @@ class TeleopController:
                         f"current_positions must be {len(self.map)} finite values "
                         f"({', '.join(self.map.names)})"
                     )
-                bad = (start < self.map.documented_lower) | (start > self.map.documented_upper)
+                tol = MEASURED_LIMIT_TOLERANCE
+                bad = (start < self.map.documented_lower - tol) | (
+                    start > self.map.documented_upper + tol
+                )
                 if np.any(bad):
                     i = int(np.argmax(bad))
                     raise ValueError(
