@@ -21,11 +21,13 @@ Use from a test module in test/ (pytest puts test/ on sys.path, no conftest need
         assert wait_for(lambda: got, executor, timeout=10.0)
 
 Isolation: every context joins the DDS domain ``DOMAIN_ID``, fixed per test process
-(``MOCAP_ROS_TEST_DOMAIN_ID`` if set, else from the pid, 10..99), so concurrent test runs
-on one machine, or other ROS traffic on the default domain 0, do not cross-talk; and
-discovery is kept on this host (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` unless the
-environment sets it). Several contexts in one test share the domain and so see each other:
-that is how a publisher and a subscriber in separate contexts meet over DDS.
+(``MOCAP_ROS_TEST_DOMAIN_ID`` if set, else ``ROS_DOMAIN_ID`` if set -- whoever set it
+chose the domain, e.g. a CI job isolating its runs -- else from the pid, 10..99), so
+concurrent test runs on one machine, or other ROS traffic on the default domain 0, do not
+cross-talk; and discovery is kept on this host
+(``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` unless the environment sets it). Several
+contexts in one test share the domain and so see each other: that is how a publisher and a
+subscriber in separate contexts meet over DDS.
 """
 
 from __future__ import annotations
@@ -36,7 +38,11 @@ import time
 from collections.abc import Callable, Iterator
 
 # Domain ids 0..101 keep Fast DDS's ports (7400 + 250 * id + ...) below Linux's ephemeral range.
-DOMAIN_ID = int(os.environ.get("MOCAP_ROS_TEST_DOMAIN_ID", 10 + os.getpid() % 90))
+DOMAIN_ID = int(
+    os.environ.get("MOCAP_ROS_TEST_DOMAIN_ID")
+    or os.environ.get("ROS_DOMAIN_ID")
+    or 10 + os.getpid() % 90
+)
 
 
 @contextlib.contextmanager

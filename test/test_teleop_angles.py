@@ -403,3 +403,17 @@ def test_bad_shapes_and_names_raise() -> None:
         local_rotations_to_angles(np.zeros((23, 4)))
     with pytest.raises(ValueError, match="unknown angle"):
         angles_to_local_rotations({"left_knee_flexion": 0.1})
+
+
+def test_anatomical_ranges_cover_every_angle_symmetrically() -> None:
+    from mocap_ros.teleop.angles import ANATOMICAL_RANGES
+
+    assert set(ANATOMICAL_RANGES) == set(ANGLE_NAMES)
+    for name, (lo, hi) in ANATOMICAL_RANGES.items():
+        assert lo < 0.0 < hi, name  # the anatomical neutral pose is always plausible
+        assert -np.pi <= lo and hi <= np.pi, name  # inside the charts' unique range
+        if name.startswith("left_"):
+            assert ANATOMICAL_RANGES["right_" + name[5:]] == (lo, hi)
+    # the forearm cannot twist to +-pi: the wrap-around the jump check cannot see
+    lo, hi = ANATOMICAL_RANGES["left_forearm_pronation"]
+    assert hi < np.pi - 0.8 and lo > -np.pi + 0.8

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from mocap_ros.core.skeleton import NUM_JOINTS
 from mocap_ros.teleop.angles import ANGLE_NAMES, angles_to_local_rotations
-from mocap_ros.teleop.controller import TeleopController
+from mocap_ros.teleop.controller import StepResult, TeleopController
 from mocap_ros.teleop.retarget import RobotJointMap
-from mocap_ros.teleop.safety import HOLD_REASONS, SafetyGate, SafetyParams
+from mocap_ros.teleop.safety import HOLD_REASONS, Decision, SafetyGate, SafetyParams
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 RATE = 50.0
@@ -36,38 +36,45 @@ ANGLES = np.zeros(3)
 
 # -------------------------------------------------------------------------------- gate
 def test_gate_starts_disabled_and_reports_each_reason() -> None:
-    gate = SafetyGate()
+    seen: set[str] = set()
+
+    def r(decision: Decision) -> str | None:
+        if decision.reason is not None:
+            seen.add(decision.reason)
+        return decision.reason
+
+    gate = SafetyGate(angle_lower=[-1.0] * 3, angle_upper=[1.0] * 3)
     assert not gate.enabled
-    assert gate.check(1.0, 1.0, True, 1.0, ANGLES).reason == "disabled"
-    assert gate.tick(1.0).reason == "disabled"
+    assert r(gate.check(1.0, 1.0, True, 1.0, ANGLES)) == "disabled"
+    assert r(gate.tick(1.0)) == "disabled"
     gate.enable()
-    assert gate.tick(1.0).reason == "no_pose_yet"
-    assert gate.check(1.0, 1.0, False, 1.0, ANGLES).reason == "invalid"
-    assert gate.check(math.nan, 1.0, True, 1.0, ANGLES).reason == "invalid"
-    assert gate.check(1.0, math.inf, True, 1.0, ANGLES).reason == "invalid"
-    assert gate.check(1.0, 1.0, True, math.nan, ANGLES).reason == "invalid"
-    assert gate.check(1.0, 1.0, True, 1.0, np.array([0.0, math.nan, 0.0])).reason == "invalid"
-    assert gate.check(1.0, 1.0, True, 1.0, {"head_yaw": math.inf}).reason == "invalid"
-    assert gate.check(1.2, 1.0, True, 1.0, ANGLES).reason == "clock_skew"
-    assert gate.check(0.7, 1.0, True, 1.0, ANGLES).reason == "stale"
-    assert gate.check(0.9, 1.0, True, 0.1, ANGLES).reason == "low_confidence"
+    assert r(gate.tick(1.0)) == "no_pose_yet"
+    assert r(gate.check(1.0, 1.0, False, 1.0, ANGLES)) == "invalid"
+    assert r(gate.check(math.nan, 1.0, True, 1.0, ANGLES)) == "invalid"
+    assert r(gate.check(1.0, math.inf, True, 1.0, ANGLES)) == "invalid"
+    assert r(gate.check(1.0, 1.0, True, math.nan, ANGLES)) == "invalid"
+    assert r(gate.check(1.0, 1.0, True, 1.0, np.array([0.0, math.nan, 0.0]))) == "invalid"
+    assert r(gate.check(1.0, 1.0, True, 1.0, {"head_yaw": math.inf})) == "invalid"
+    assert r(gate.check(1.2, 1.0, True, 1.0, ANGLES)) == "clock_skew"
+    assert r(gate.check(0.7, 1.0, True, 1.0, ANGLES)) == "stale"
+    assert r(gate.check(0.9, 1.0, True, 0.1, ANGLES)) == "low_confidence"
+    assert r(gate.check(0.9, 1.0, True, 0.9, np.array([0.0, 1.5, 0.0]))) == "out_of_range"
     assert gate.check(0.9, 1.0, True, 0.9, ANGLES).accept
-    assert gate.check(0.9, 1.0, True, 0.9, ANGLES).reason == "stale"  # duplicate stamp
-    assert gate.check(0.95, 1.0, True, 0.9, np.array([0.0, 0.0, 0.9])).reason == "jump"
+    assert r(gate.check(0.9, 1.0, True, 0.9, ANGLES)) == "stale"  # duplicate stamp
+    assert r(gate.check(0.95, 1.0, True, 0.9, np.array([0.0, 0.0, 0.9]))) == "jump"
     assert gate.check(0.96, 1.0, True, 0.9, np.array([0.0, 0.0, 0.5])).accept
     assert gate.tick(1.0).accept
-    assert gate.tick(0.96 + 0.26).reason == "stale"
+    assert r(gate.tick(0.96 + 0.26)) == "stale"
     gate.disable()
-    assert gate.check(2.0, 2.0, True, 1.0, ANGLES).reason == "disabled"
-    assert set(HOLD_REASONS) == {
-        "disabled",
-        "stale",
-        "invalid",
-        "low_confidence",
-        "jump",
-        "no_pose_yet",
-        "clock_skew",
-    }
+    assert r(gate.check(2.0, 2.0, True, 1.0, ANGLES)) == "disabled"
+    # the controller adds the reason only it can see: ROS time going backwards
+    ctl = TeleopController(g1())
+    ctl.enable(10.0)
+    out = ctl.step(5.0)
+    assert out is not None and out.status.reason == "clock_jump"
+    seen.add(out.status.reason)
+    # every documented reason can actually be produced, and nothing undocumented is
+    assert seen == set(HOLD_REASONS)
 
 
 def test_jump_is_wrap_aware_and_expires_after_the_window() -> None:
@@ -325,19 +332,189 @@ def test_random_and_garbage_inputs_never_break_the_limits(
                 ctl.enable(now)
         else:
             step_now = now + ev[1]
+            active = ctl.enabled or ctl.stopping  # disabled but still braking: outputs
             out = ctl.step(step_now)
+            # a step before the latest time seen is a backward clock jump: without a
+            # separate motion clock the controller counts it as one nominal period and
+            # measures time from the new base
+            jumped = step_now < now
             now = max(now, step_now)
-            if not ctl.enabled:
+            if not active:
                 assert out is None
                 continue
-            assert out is not None
+            if out is None:  # braked to rest after a disable: silent from now on
+                assert not ctl.enabled and not ctl.stopping
+                prev = None
+                continue
             p, v = out.positions, out.velocities
             assert np.all(np.isfinite(p)) and np.all(np.isfinite(v))
             assert np.all(p >= jm.lower) and np.all(p <= jm.upper)
             assert np.all(np.abs(v) <= jm.velocity_limits + 1e-9)
             if prev is not None:
-                elapsed = max(step_now - prev[0], 0.0)
+                elapsed = DT if jumped else max(step_now - prev[0], 0.0)
                 assert np.all(np.abs(p - prev[1]) <= jm.velocity_limits * elapsed + 1e-9)
             if out.status.reason is not None:
                 assert out.status.reason in HOLD_REASONS
-            prev = (max(step_now, prev[0]) if prev else step_now, p)
+            prev = (step_now, p) if jumped or prev is None else (max(step_now, prev[0]), p)
+
+
+# ------------------------------------------------------------- issue 10: edges of the loop
+FAR = {"left_shoulder_flexion": 1.5, "right_elbow_flexion": 2.0}
+
+
+def moving_controller(
+    jm: RobotJointMap, t0: float = 0.0
+) -> tuple[TeleopController, float, StepResult]:
+    """A controller tracking a far pose, caught while its output moves fast."""
+    ctl = TeleopController(jm)
+    ctl.enable(t0)
+    t = run_tracking(ctl, pose_quats(**FAR), t0, 0.5)
+    t += DT
+    ctl.on_pose(t - 0.02, t, True, 1.0, pose_quats(**FAR))
+    moving = ctl.step(t)
+    assert moving is not None and moving.status.tracking
+    assert np.max(np.abs(moving.velocities)) > 0.5
+    return ctl, t, moving
+
+
+def assert_smooth(jm: RobotJointMap, prev: StepResult, outs: list[StepResult]) -> None:
+    """Consecutive outputs DT apart stay within the velocity and acceleration limits."""
+    for o in outs:
+        assert np.all(np.abs(o.positions - prev.positions) <= jm.velocity_limits * DT + 1e-9)
+        assert np.all(np.abs(o.velocities - prev.velocities)
+                      <= jm.acceleration_limits * DT + 1e-9)
+        prev = o
+
+
+def test_clock_jumping_backwards_brakes_resets_and_resumes_on_fresh_poses() -> None:
+    jm = g1()
+    ctl, t, moving = moving_controller(jm, t0=100.0)
+    t_new = t - 10.0  # e.g. `replay --loop` sends /clock back to the bag's start
+    outs = []
+    for k in range(60):
+        out = ctl.step(t_new + k * DT)
+        assert out is not None
+        outs.append(out)
+    assert outs[0].status.reason == "clock_jump" and not outs[0].status.tracking
+    assert all(o.status.reason in ("clock_jump", "stale") for o in outs)
+    assert_smooth(jm, moving, outs)
+    assert np.all(outs[-1].velocities == 0.0)  # braked to rest
+    # fresh poses on the new time base are accepted again and tracking resumes
+    t2 = t_new + 60 * DT
+    end = run_tracking(ctl, pose_quats(**FAR), t2, 0.5)
+    final = ctl.step(end + DT)
+    assert final is not None and final.status.tracking
+
+
+def test_enable_while_enabled_changes_nothing() -> None:
+    jm = g1()
+    ctl, t, moving = moving_controller(jm)
+    # the node passes fresh joint_states; the robot lags its command a little
+    assert ctl.enable(t, current_positions=moving.positions - 0.01) is False
+    ctl.on_pose(t + DT - 0.02, t + DT, True, 1.0, pose_quats(**FAR))
+    out = ctl.step(t + DT)
+    assert out is not None and out.status.tracking
+    assert_smooth(jm, moving, [out])
+
+
+def test_disable_brakes_to_rest_within_the_limits_then_goes_silent() -> None:
+    jm = g1()
+    ctl, t, moving = moving_controller(jm)
+    ctl.disable()
+    assert not ctl.enabled and ctl.stopping
+    assert ctl.on_pose(t, t, True, 1.0, pose_quats()).reason == "disabled"
+    outs = []
+    for _ in range(1000):
+        t += DT
+        out = ctl.step(t)
+        if out is None:
+            break
+        assert out.status.mode == "stopping" and out.status.reason == "disabled"
+        outs.append(out)
+    assert len(outs) > 5, "braking from speed takes several periods"
+    assert_smooth(jm, moving, outs)
+    assert np.all(outs[-1].velocities == 0.0)
+    assert not ctl.stopping and ctl.step(t + DT) is None
+    # a robot at rest stops at once
+    ctl.enable(t)
+    ctl.disable()
+    assert ctl.step(t + 2 * DT) is None
+
+
+def test_reenable_while_braking_continues_from_the_commanded_motion() -> None:
+    jm = g1()
+    ctl, t, moving = moving_controller(jm)
+    ctl.disable()
+    first = ctl.step(t + DT)
+    assert first is not None
+    assert ctl.enable(t + DT, current_positions=first.positions + 0.02) is True
+    out = ctl.step(t + 2 * DT)
+    assert out is not None
+    assert_smooth(jm, moving, [first, out])
+
+
+def test_pronation_across_pi_never_swings_the_mapped_joint() -> None:
+    jm = RobotJointMap.from_yaml(CONFIG / "teleop_fr3.yaml")
+    ctl = TeleopController(jm)
+    ctl.enable(0.0)
+    i = jm.names.index("fr3_joint5")
+    t = run_tracking(ctl, pose_quats(right_forearm_pronation=1.0), 0.0, 0.5)
+    targets = [ctl.target[i]]  # type: ignore[index]
+    reasons = []
+    # a glitch creeping across +-pi: every wrapped step is 0.4-0.6 rad (under max_jump)
+    for k, a in enumerate([1.5, 2.0, 2.5, 2.9, -3.0, -2.6, -2.2]):
+        now = t + 0.1 * (k + 1)
+        reasons.append(ctl.on_pose(now, now, True, 1.0,
+                                   pose_quats(right_forearm_pronation=a)).reason)
+        targets.append(ctl.target[i])  # type: ignore[index]
+    assert np.max(np.abs(np.diff(targets))) <= 0.8 + 1e-9
+    assert "out_of_range" in reasons
+    assert max(targets) < 0.0  # never flipped to the other side of the range
+
+
+def test_jump_is_checked_on_the_mapped_command_too() -> None:
+    jm = g1()
+    ctl = TeleopController(jm, safety_params=SafetyParams(max_jump=3.0))
+    ctl.enable(0.0)
+    run_tracking(ctl, pose_quats(left_forearm_pronation=1.8), 0.0, 0.3)
+    # 1.8 -> -1.8 is 2.68 rad wrapped (under max_jump) but 3.6 rad on the wrist roll joint
+    d = ctl.on_pose(0.35, 0.35, True, 1.0, pose_quats(left_forearm_pronation=-1.8))
+    assert d.reason == "jump"
+
+
+def test_enable_outside_the_enforced_limits_ramps_in_at_the_limits() -> None:
+    jm = RobotJointMap.from_yaml(CONFIG / "teleop_fr3.yaml")  # position_margin 0.05
+    i = jm.names.index("fr3_joint2")
+    start = jm.safe_pose.copy()
+    start[i] = -1.7837 + 0.001  # inside the margin: the robot really is there
+    ctl = TeleopController(jm)
+    ctl.enable(0.0, current_positions=start)
+    prev = ctl.step(0.0)
+    assert prev is not None and np.array_equal(prev.positions, start)
+    outs = [ctl.step(k * DT) for k in range(1, 100)]
+    assert all(o is not None for o in outs)
+    assert_smooth(jm, prev, outs)  # type: ignore[arg-type]
+    joint = [o.positions[i] for o in outs]  # type: ignore[union-attr]
+    assert np.all(np.diff(joint) >= 0.0)  # only ever toward the inside
+    assert jm.lower[i] <= joint[-1] <= jm.upper[i]
+    # a position outside the documented limits is a broken joint_states, not a robot
+    with pytest.raises(ValueError, match="fr3_joint2"):
+        TeleopController(jm).enable(0.0, current_positions=np.where(
+            np.arange(len(jm)) == i, 57.0, jm.safe_pose))
+
+
+def test_staleness_outranks_the_last_refusal() -> None:
+    jm = g1()
+    ctl = TeleopController(jm)
+    ctl.enable(0.0)
+    t = run_tracking(ctl, pose_quats(**FAR), 0.0, 0.5)
+    # the estimator loses confidence, then dies
+    for _ in range(10):
+        t += DT
+        ctl.on_pose(t - 0.02, t, True, 0.1, pose_quats(**FAR))
+        out = ctl.step(t)
+    assert out is not None and out.status.reason == "low_confidence"
+    for _ in range(int(1.0 / DT)):
+        t += DT
+        out = ctl.step(t)
+    assert out is not None and out.status.reason == "stale"

@@ -157,22 +157,28 @@ class TeleopSettings:
     robot_config: str = _f("", "Joint map YAML (config/teleop_*.yaml). Empty = the installed "
                            "teleop_generic.yaml.")
     output_type: str = _f("joint_state", "joint_state (sensor_msgs/JointState), "
-                          "joint_trajectory (for joint_trajectory_controller) or "
+                          "joint_trajectory (for joint_trajectory_controller: one point, "
+                          "positions only, time_from_start = the time the step covered) or "
                           "float64_multi_array (for forward_command_controller), published on "
                           "joint_commands.", choices=OUTPUT_TYPES)
-    rate_hz: float = _f(50.0, "Command rate (Hz), independent of the camera's.",
-                        min_value=1.0, max_value=1000.0)
+    rate_hz: float = _f(50.0, "Command rate (Hz), independent of the camera's. The loop and "
+                        "the velocity/acceleration limits run on the steady (wall) clock, also "
+                        "under use_sim_time.", min_value=1.0, max_value=1000.0)
     hold_mode: str = _f("hold", "When a pose is refused: hold (brake to a stop and keep it) or "
                         "safe_pose (move to the map's safe pose at the limits).",
                         choices=HOLD_MODES)
     pose_timeout: float = _f(0.25, "Poses older than this (s, header stamp vs node clock) are "
-                             "stale and never become motion.", min_value=0.01, max_value=5.0)
+                             "stale and never become motion; when the newest pose is this old "
+                             "the status says stale, whatever else was wrong.",
+                             min_value=0.01, max_value=5.0)
     clock_skew_tolerance: float = _f(0.05, "Poses stamped further than this (s) in the future "
                                      "are refused.", min_value=0.0, max_value=5.0)
     min_confidence: float = _f(0.5, "Poses with a lower confidence are refused.",
                                min_value=0.0, max_value=1.0)
-    max_jump: float = _f(0.8, "A followed angle changing by more than this (rad) between "
-                         "accepted poses is a jump and refused.", min_value=0.01, max_value=6.3)
+    max_jump: float = _f(0.8, "A followed angle changing by more than this (rad, wrapped) "
+                         "between accepted poses, or a joint command by more than this times "
+                         "its map scale, is a jump and refused.", min_value=0.01,
+                         max_value=6.3)
     jump_window: float = _f(0.5, "Jumps are judged against a pose at most this old (s).",
                             min_value=0.01, max_value=10.0)
     filter_min_cutoff: float = _f(5.25, "One Euro filter minimum cutoff (Hz, per stage).",
@@ -181,8 +187,9 @@ class TeleopSettings:
                             max_value=100.0)
     filter_d_cutoff: float = _f(1.0, "One Euro filter derivative cutoff (Hz).",
                                 min_value=0.01, max_value=100.0)
-    joint_states_timeout: float = _f(0.5, "~/enable needs a joint_states message this recent "
-                                     "(s) naming every joint: commands start from where the "
+    joint_states_timeout: float = _f(0.5, "~/enable needs, for every joint of the map, a "
+                                     "joint_states entry this recent (s; merged per joint "
+                                     "across publishers): commands start from where the "
                                      "robot is.", min_value=0.0, max_value=60.0)
     allow_enable_without_joint_states: bool = _f(
         False, "Let ~/enable start from the last command (or the safe pose) when no fresh "

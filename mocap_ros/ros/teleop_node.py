@@ -3,19 +3,40 @@
 All decisions live in mocap_ros.teleop.TeleopController (pure, tested without ROS); this
 node feeds it poses with their header stamps and the node clock (use_sim_time works),
 arms it through the ~/enable SetBool service, and publishes what each control step returns.
-Nothing is published while disabled.
+Nothing is published while disabled and at rest.
+
+Time: the control timer and the rate limiter run on the steady (wall) clock, whatever the
+node clock is. Pose stamps, staleness and clock jumps are judged on the node clock (ROS
+time, /clock under use_sim_time). So the velocity and acceleration limits hold in real time
+for a real robot even when /clock runs faster than real time (`replay --rate 2`), and the
+loop keeps commanding (and braking) when /clock pauses or jumps back. We chose this over
+refusing use_sim_time for real robots: it needs no parameter that could be set wrong and
+keeps a replayed recording usable as an operator. Its limit: a simulator running slower
+than real time sees the limits scaled up in its own time (and a faster one scaled down).
+
+Shutdown (SIGINT/SIGTERM) and ~/enable false brake the robot to rest within the
+acceleration limit before the stream stops; a second signal leaves at once. No state ends
+in a traceback: nothing is published once the context is shut down.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 import numpy as np
+import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from rclpy.time import Time
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
@@ -24,11 +45,16 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from mocap_ros.core.config import TeleopSettings
 from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.params import declare_dataclass
-from mocap_ros.ros.run import run_node
 from mocap_ros.teleop.controller import TeleopController
 from mocap_ros.teleop.filters import OneEuroParams
 from mocap_ros.teleop.retarget import RobotJointMap
 from mocap_ros.teleop.safety import SafetyParams
+
+# Poses: keep only the newest. A queue (depth 10) under CPU load fed teleop stale poses
+# one by one while fresh ones waited behind them. Best effort is compatible with reliable
+# and best-effort publishers alike; a lost pose is simply replaced by the next one.
+POSE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
 def default_robot_config() -> Path:
@@ -69,19 +95,27 @@ class TeleopNode(Node):
         self.cmd_pub = self.create_publisher(out_type, "joint_commands", 10)
         self.status_pub = self.create_publisher(TeleopStatus, "teleop/status", 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(BodyPose, "mocap/body_pose", self._on_pose, 10)
-        self.create_subscription(JointState, "joint_states", self._on_joint_states, 10)
+        self.create_subscription(BodyPose, "mocap/body_pose", self._on_pose, POSE_QOS)
+        # Several drivers may publish joint_states (arm, gripper, head), each naming only
+        # its own joints: positions are merged per joint, each with its own arrival time.
+        self.create_subscription(JointState, "joint_states", self._on_joint_states, 50)
         self.create_service(SetBool, "~/enable", self._on_enable)
-        self._joint_states: tuple[float, dict[str, float]] | None = None
+        self._joint_positions: dict[str, tuple[float, float]] = {}  # name: (steady s, rad)
         self._last_pose_stamp: float | None = None
         self._step_times: list[float] = []
         self.published = 0
+        self.poses_received = 0
+        self.last_pose_rx_s: float | None = None
         self._last_command: np.ndarray | None = None
-        self.create_timer(1.0 / s.rate_hz, self._step)
-        self.create_timer(1.0, self._publish_diagnostics)
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(1.0 / s.rate_hz, self._step, clock=steady)
+        self.create_timer(1.0, self._publish_diagnostics, clock=steady)
+        sim = self.get_parameter("use_sim_time").value
         self.get_logger().info(
             f"teleop for {self.joint_map.robot!r} ({len(self.joint_map)} joints, "
-            f"{path.name}); DISABLED until ~/enable is called with data: true")
+            f"{path.name}); DISABLED until ~/enable is called with data: true"
+            + ("; use_sim_time: poses are judged on /clock, limits hold in real time"
+               if sim else ""))
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -90,76 +124,113 @@ class TeleopNode(Node):
     def _on_pose(self, msg: BodyPose) -> None:
         stamp = _stamp_s(msg.header.stamp)
         self._last_pose_stamp = stamp
+        self.poses_received += 1
+        self.last_pose_rx_s = self._now()  # node time the newest pose was taken in
         quats = np.array([[q.x, q.y, q.z, q.w] for q in msg.local_rotations], np.float64)
         if quats.shape != (24, 4):
             quats = np.full((24, 4), np.nan)  # malformed: the controller refuses it
-        self.controller.on_pose(stamp, self._now(), bool(msg.valid), float(msg.confidence),
-                                quats)
+        self.controller.on_pose(stamp, self.last_pose_rx_s, bool(msg.valid),
+                                float(msg.confidence), quats)
 
     def _on_joint_states(self, msg: JointState) -> None:
-        self._joint_states = (time.monotonic(), dict(zip(msg.name, msg.position, strict=False)))
+        t = time.monotonic()
+        for name, position in zip(msg.name, msg.position, strict=False):
+            self._joint_positions[name] = (t, float(position))
+
+    def _fresh_joint_positions(self) -> tuple[list[float] | None, list[str]]:
+        """Measured positions of the map's joints, or None and the joints lacking a fresh
+        joint_states entry."""
+        t = time.monotonic()
+        timeout = self.settings.joint_states_timeout
+        missing = [n for n in self.joint_map.names if n not in self._joint_positions
+                   or t - self._joint_positions[n][0] > timeout]
+        if missing:
+            return None, missing
+        return [self._joint_positions[n][1] for n in self.joint_map.names], []
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response
                    ) -> SetBool.Response:
         if not request.data:
             self.controller.disable()
-            response.success, response.message = True, "disabled"
-            self.get_logger().info("teleop disabled")
+            response.success = True
+            response.message = "disabled" + (", braking to rest" if self.controller.stopping
+                                             else "")
+            self.get_logger().info(f"teleop {response.message}")
             return response
-        start = None
-        if self._joint_states is not None and \
-                time.monotonic() - self._joint_states[0] <= self.settings.joint_states_timeout:
-            names = self._joint_states[1]
-            if all(n in names for n in self.joint_map.names):
-                start = [names[n] for n in self.joint_map.names]
-        if start is None and not self.settings.allow_enable_without_joint_states:
+        if self.controller.enabled:  # idempotent: a second enable changes nothing
+            response.success, response.message = True, "already enabled"
+            return response
+        start, missing = self._fresh_joint_positions()
+        braking = self.controller.stopping  # still commanding: it continues from there
+        if start is None and not braking and not self.settings.allow_enable_without_joint_states:
             response.success = False
             response.message = (
                 "not enabled: no joint_states in the last "
-                f"{self.settings.joint_states_timeout} s naming every joint "
-                f"({', '.join(self.joint_map.names)}); commands must start from where the "
-                "robot is (allow_enable_without_joint_states overrides this)")
+                f"{self.settings.joint_states_timeout} s for {', '.join(missing)}; commands "
+                "must start from where the robot is (allow_enable_without_joint_states "
+                "overrides this)")
             self.get_logger().warning(response.message)
             return response
         try:
-            self.controller.enable(self._now(), start)
+            self.controller.enable(self._now(), start, motion_s=time.monotonic())
         except ValueError as exc:
             response.success, response.message = False, f"not enabled: {exc}"
+            self.get_logger().warning(response.message)
             return response
         response.success = True
-        response.message = "enabled from " + ("joint_states" if start is not None else
-                                              "the last command / safe pose")
+        response.message = (
+            "enabled, continuing the commanded motion" if braking else
+            "enabled from " + ("joint_states" if start is not None else
+                               "the last command / safe pose"))
         self.get_logger().info(f"teleop {response.message}")
         return response
 
     # ------------------------------------------------------------------ control loop
     def _step(self) -> None:
+        if not self.context.ok():
+            return  # shutting down under us: publishing would raise
         now = self._now()
-        self._step_times.append(time.monotonic())
+        motion = time.monotonic()
+        self._step_times.append(motion)
         del self._step_times[:-100]
-        out = self.controller.step(now)
+        out = self.controller.step(now, motion_s=motion)
         status = TeleopStatus(enabled=self.controller.enabled, robot=self.joint_map.robot,
                               joint_names=list(self.joint_map.names))
-        status.header.stamp = self.get_clock().now().to_msg()
+        status.header.stamp = Time(nanoseconds=round(now * 1e9)).to_msg()
         status.pose_age = now - self._last_pose_stamp if self._last_pose_stamp is not None \
             else -1.0
         status.rate_hz = self._rate()
         if out is None:
             status.mode, status.reason, status.tracking = "disabled", "disabled", False
-            self.status_pub.publish(status)
+            self._publish(self.status_pub, status)
             return
         status.mode = out.status.mode
         status.reason = out.status.reason or ""
         status.tracking = out.status.tracking
         status.command = [float(v) for v in out.positions]
-        self._publish_command(out.positions, out.velocities, status.header.stamp)
-        self.status_pub.publish(status)
+        self._publish_command(out.positions, out.velocities, out.dt, status.header.stamp)
+        self._publish(self.status_pub, status)
+
+    def braking_time(self) -> float:
+        """Seconds the output needs to come to rest from its current velocities."""
+        lim = self.controller.limiter
+        return float(np.max(np.abs(lim.velocities) / lim.max_acceleration, initial=0.0))
+
+    def _publish(self, publisher: object, msg: object) -> bool:
+        try:
+            publisher.publish(msg)  # type: ignore[attr-defined]
+        except Exception:
+            if self.context.ok():
+                raise
+            return False  # the context went away between the check and the publish
+        return True
 
     def _rate(self) -> float:
         t = self._step_times
         return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
 
-    def _publish_command(self, pos: np.ndarray, vel: np.ndarray, stamp: object) -> None:
+    def _publish_command(self, pos: np.ndarray, vel: np.ndarray, dt: float,
+                         stamp: object) -> None:
         names = list(self.joint_map.names)
         kind = self.settings.output_type
         if kind == "joint_state":
@@ -167,19 +238,28 @@ class TeleopNode(Node):
                              velocity=[float(v) for v in vel])
             msg.header.stamp = stamp
         elif kind == "joint_trajectory":
-            period = 1.0 / self.settings.rate_hz
+            # time_from_start is the time this step really covered (what the limiter
+            # integrated), so distance / time_from_start never exceeds the enforced
+            # velocity limit; a step that did not move says one period. No velocities:
+            # joint_trajectory_controller rejects a last point with non-zero velocity
+            # unless allow_nonzero_velocity_at_trajectory_end is set, and interpolates
+            # positions-only points linearly.
+            span = dt if dt > 0.0 else 1.0 / self.settings.rate_hz
+            ns = max(round(span * 1e9), 1)
             point = JointTrajectoryPoint(
-                positions=[float(v) for v in pos], velocities=[float(v) for v in vel],
-                time_from_start=Duration(sec=int(period), nanosec=int(period % 1 * 1e9)))
+                positions=[float(v) for v in pos],
+                time_from_start=Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000))
             # stamp zero = "start now" for joint_trajectory_controller
             msg = JointTrajectory(joint_names=names, points=[point])
         else:
             msg = Float64MultiArray(data=[float(v) for v in pos])
         self._last_command = pos.copy()
-        self.cmd_pub.publish(msg)
-        self.published += 1
+        if self._publish(self.cmd_pub, msg):
+            self.published += 1
 
     def _publish_diagnostics(self) -> None:
+        if not self.context.ok():
+            return
         st = DiagnosticStatus(name="teleop_node: safety", hardware_id=self.joint_map.robot)
         enabled = self.controller.enabled
         st.level = DiagnosticStatus.OK
@@ -189,11 +269,50 @@ class TeleopNode(Node):
                      KeyValue(key="commands_published", value=str(self.published))]
         arr = DiagnosticArray(status=[st])
         arr.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(arr)
+        self._publish(self.diag_pub, arr)
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(TeleopNode, "teleop_node", args)
+    """Exit code 1 with the reason on stderr when the node cannot start; 0 after SIGINT /
+    SIGTERM (having braked to rest first) or an external shutdown."""
+    # Our own signal handling: rclpy's would shut the context down at once, mid-motion
+    # (the robot stops from speed) and sometimes mid-publish (RCLError).
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        node = TeleopNode()
+    except Exception as exc:
+        print(f"teleop_node: cannot start: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    signals: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        signals.append(signum)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        while rclpy.ok() and not signals:
+            executor.spin_once(timeout_sec=0.05)
+        if signals and rclpy.ok():
+            node.controller.disable()
+            if node.controller.stopping:
+                node.get_logger().info("shutting down: braking to rest first")
+            # a bounded wait: braking time plus a margin, or a second signal
+            deadline = time.monotonic() + node.braking_time() + 1.0
+            while (rclpy.ok() and node.controller.stopping and len(signals) < 2
+                   and time.monotonic() < deadline):
+                executor.spin_once(timeout_sec=0.02)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.remove_node(node)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

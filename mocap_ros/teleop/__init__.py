@@ -10,6 +10,7 @@ Pure numpy, no rclpy: the ROS node is a thin edge around `TeleopController`.
 """
 
 from mocap_ros.teleop.angles import (
+    ANATOMICAL_RANGES,
     ANGLE_NAMES,
     angles_to_local_rotations,
     local_rotations_to_angles,
@@ -20,6 +21,7 @@ from mocap_ros.teleop.retarget import JointMapError, RobotJointMap
 from mocap_ros.teleop.safety import HOLD_REASONS, Decision, SafetyGate, SafetyParams
 
 __all__ = [
+    "ANATOMICAL_RANGES",
     "ANGLE_NAMES",
     "HOLD_REASONS",
     "Decision",

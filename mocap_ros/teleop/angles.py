@@ -127,6 +127,33 @@ ANGLE_INDEX: dict[str, int] = {n: i for i, n in enumerate(ANGLE_NAMES)}
 # (they are defined mirror-symmetrically); pitch angles lie in the sagittal plane.
 MIRROR_NEGATED: frozenset[str] = frozenset({"torso_yaw", "head_yaw"})
 
+# Plausible range of each angle (radians, per side; zero and sign as in the table above).
+# Human ranges of motion (e.g. AAOS norms: shoulder flexion 180 deg, extension 60, abduction
+# 180, rotation 70-90 each way, elbow 150, pronation/supination 80-90 each way, wrist
+# flexion 80 / extension 70, ulnar 30 / radial 20 deviation, trunk rotation 30-45, neck
+# rotation 80) widened by roughly 20-30 deg for estimator noise. A pose outside them is a
+# misdetection (e.g. a forearm "twisted" past +-pi), never motion to follow: the safety
+# gate refuses it as "out_of_range" (only for the angles the robot map follows).
+ANATOMICAL_RANGES: dict[str, tuple[float, float]] = {
+    **{
+        f"{side}_{name}": bounds
+        for side in ("left", "right")
+        for name, bounds in (
+            ("shoulder_flexion", (-1.45, np.pi)),
+            ("shoulder_abduction", (-0.9, np.pi)),
+            ("shoulder_rotation", (-1.95, 1.95)),
+            ("elbow_flexion", (-0.45, 3.0)),
+            ("forearm_pronation", (-2.0, 2.0)),
+            ("wrist_flexion", (-1.65, 1.75)),
+            ("wrist_deviation", (-0.8, 1.0)),
+        )
+    },
+    "torso_yaw": (-1.25, 1.25),
+    "torso_pitch": (-0.9, 1.6),
+    "head_yaw": (-1.8, 1.8),
+    "head_pitch": (-1.3, 1.2),
+}
+
 _X = np.array([1.0, 0.0, 0.0])
 _Y = np.array([0.0, 1.0, 0.0])
 # Left upper arm hanging at the side: the T-pose turned by -90 deg about +z.

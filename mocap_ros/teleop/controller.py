@@ -4,6 +4,12 @@ The ROS node is a thin edge around it: call `on_pose` for every pose message and
 from a fixed-rate timer (default 50 Hz); publish what `step` returns (nothing while it
 returns None).
 
+Two clocks. `now_s` (ROS time: pose stamps, staleness, the 1-euro filter) and the motion
+clock `motion_s` passed to `step`/`enable` (the node passes a steady wall clock): the rate
+limiter integrates motion-clock time, so the velocity and acceleration limits hold in the
+robot's real time even when ROS time runs faster than real time (use_sim_time with
+`replay --rate 2`). Without `motion_s` the motion clock is `now_s`.
+
 Data flow of an accepted pose: SMPL local quaternions -> anatomical angles
 (`angles.local_rotations_to_angles`) -> robot command ``clamp(scale*angle + offset)``
 (`RobotJointMap.command`) -> 1-euro filter on the pose's own timestamps -> target.
@@ -11,39 +17,61 @@ Data flow of an accepted pose: SMPL local quaternions -> anatomical angles
 and acceleration limits of the map). The filter runs on the robot commands, not on the
 human angles, and without wrap-around: robot joints have position limits, so +3 rad and
 -3.28 rad are different configurations and the way between them must not cross the limit.
+The gate refuses followed angles outside `angles.ANATOMICAL_RANGES` ("out_of_range") and
+checks jumps on the angles (wrapped) AND on the mapped command (unwrapped, threshold
+``max_jump * |scale|`` per joint), so an angle creeping across +-pi cannot swing a joint.
 
 Guarantees of `step` (for any sequence of inputs, NaN/inf included):
-  * None while disabled; nothing is ever produced before `enable`.
-  * Every position lies within the map's enforced limits.
-  * Consecutive outputs differ by at most velocity_limit * dt per joint, with dt the time
-    between the two `step` calls (the limiter integrates at most `2 / rate_hz` seconds per
-    call, so a stalled loop never produces a long leap either).
+  * Nothing is ever produced before `enable`; None while disabled and at rest.
+  * Every position lies within the map's enforced limits -- except after `enable` from
+    measured positions outside them (inside `position_margin`): the output starts exactly
+    there and ramps in at the velocity/acceleration limits, never further out.
+  * Consecutive outputs differ by at most velocity_limit * dt per joint, with dt the
+    motion-clock time between the two `step` calls (the limiter integrates at most
+    `2 / rate_hz` seconds per call, so a stalled loop never produces a long leap either).
+    Braking (hold, disable, clock jump) also keeps the acceleration limit.
   * NaN/inf anywhere in a pose (quaternions, stamp, confidence), a wrong shape or a
     quaternion whose norm is not 1 +- `UNIT_TOLERANCE` makes it invalid: it never reaches
-    the filter or the output. The jump check looks only at the angles the map follows.
+    the filter or the output. The range and jump checks look only at what the map follows.
 
 Holding: whenever the gate refuses the latest pose (its reason, e.g. "jump", is reported
 from the very next `step`) or `tick` reports no fresh pose ("stale", "no_pose_yet"), the
-controller holds. `hold_mode`:
+controller holds. "stale" -- the newest pose received, accepted or not, is older than
+`pose_timeout` -- outranks every other reason: a dead estimator is reported as such, not as
+its last refusal. `hold_mode`:
   * "hold": stop. The output brakes at the acceleration limit to the point where it comes
     to rest (`RateLimiter.stopping_positions` when the hold began) and then repeats that
     command. A robot already at rest therefore gets exactly its last command repeated.
-  * "safe_pose": go to the map's `safe_pose` at the velocity/acceleration limits.
+  * "safe_pose": go to the map's safe pose at the velocity/acceleration limits.
 When tracking resumes, a pose following a gap longer than `pose_timeout` restarts the
 filter, so stale filter state is never blended into the new target.
 
+Clock jumps: ROS time going backwards (`replay --loop`, a restarted simulator) is seen in
+`on_pose` or `step`. The gate, the filter and the target are reset, the output brakes to
+rest within the acceleration limit ("safe_pose" mode: heads for the safe pose and rests
+there; the motion clock is unaffected, or without one
+the jump's step counts as one nominal period) and the status says "clock_jump" ("stale"
+once no pose has come for `pose_timeout`). Tracking resumes once the output is at rest and
+a fresh pose on the new time base has been accepted.
+
 `enable(now, current_positions)`: start from the robot's measured joint positions (the ROS
 edge passes /joint_states); without them from the last command, else from the safe pose.
-The filter is reset and the gate forgets the old pose, so re-enabling never jumps back
-toward stale data: the output stays at the start positions ("no_pose_yet"; in
-"safe_pose" mode it heads for the safe pose) until a fresh pose is accepted and then
-moves from rest under the limits. Start positions outside the enforced limits (e.g. inside
-`position_margin`) are clamped onto them: the one place a first command can differ from
-the measured position.
+Idempotent: enabling an enabled controller changes nothing (returns False). The filter is
+reset and the gate forgets the old pose, so re-enabling never jumps back toward stale data:
+the output stays at the start positions ("no_pose_yet"; in "safe_pose" mode it heads for
+the safe pose) until a fresh pose is accepted and then moves from rest under the limits.
+Measured positions more than `MEASURED_LIMIT_TOLERANCE` outside the map's documented limits
+raise ValueError (a broken joint_states), and so do non-finite ones.
+
+`disable()`: poses are refused at once, but the output does not stop from speed: `step`
+keeps returning commands (mode "stopping", reason "disabled") that brake to rest within the
+acceleration limit, then returns None. `enable` while still braking continues from the
+commanded motion (positions and velocities), never from measured positions at rest.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -51,7 +79,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from mocap_ros.geometry.rotations import FloatArray
-from mocap_ros.teleop.angles import local_rotations_to_angles
+from mocap_ros.teleop.angles import (
+    ANATOMICAL_RANGES,
+    local_rotations_to_angles,
+)
 from mocap_ros.teleop.filters import OneEuroFilter, OneEuroParams, RateLimiter
 from mocap_ros.teleop.retarget import RobotJointMap
 from mocap_ros.teleop.safety import Decision, SafetyGate, SafetyParams
@@ -60,12 +91,16 @@ HOLD_MODES: tuple[str, ...] = ("hold", "safe_pose")
 # Pose quaternions must be unit within this tolerance; anything else means a broken
 # producer (zero quaternions, garbage), and the pose is invalid.
 UNIT_TOLERANCE = 0.1
+# Measured positions may lie this far (rad) beyond the documented limits (encoder noise, a
+# hard stop past the soft limit) and still be ramped in from; further out, joint_states is
+# broken (wrong units, wrong joint) and enable is refused.
+MEASURED_LIMIT_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
 class TeleopStatus:
-    """mode: "tracking", "holding" or "safe_pose"; reason: None while tracking, else one
-    of safety.HOLD_REASONS."""
+    """mode: "tracking", "holding", "safe_pose" or "stopping" (disabled, braking to rest);
+    reason: None while tracking, else one of safety.HOLD_REASONS."""
 
     mode: str
     reason: str | None = None
@@ -79,6 +114,7 @@ class StepResult(NamedTuple):
     positions: FloatArray
     velocities: FloatArray
     status: TeleopStatus
+    dt: float = 0.0  # motion-clock seconds this step covered (0: nothing moved)
 
 
 class TeleopController:
@@ -92,6 +128,7 @@ class TeleopController:
         hold_mode: str = "hold",
         filter_params: OneEuroParams | None = None,
         safety_params: SafetyParams | None = None,
+        angle_ranges: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         if hold_mode not in HOLD_MODES:
             raise ValueError(f"hold_mode must be one of {HOLD_MODES}, got {hold_mode!r}")
@@ -101,7 +138,14 @@ class TeleopController:
         self.rate_hz = float(rate_hz)
         self.max_step_dt = 2.0 / self.rate_hz
         self.hold_mode = hold_mode
-        self.gate = SafetyGate(safety_params)
+        self._followed = joint_map.followed_angles
+        ranges = ANATOMICAL_RANGES if angle_ranges is None else angle_ranges
+        self.gate = SafetyGate(
+            safety_params,
+            angle_lower=[ranges[n][0] for n in self._followed],
+            angle_upper=[ranges[n][1] for n in self._followed],
+            command_scale=joint_map.scale,
+        )
         self.filter = OneEuroFilter(len(joint_map), filter_params)
         self.limiter = RateLimiter(
             joint_map.lower,
@@ -109,13 +153,16 @@ class TeleopController:
             joint_map.velocity_limits,
             joint_map.acceleration_limits,
         )
-        self._followed = joint_map.followed_angles
         self._target: FloatArray | None = None
         self._pose_decision: Decision | None = None
         self._hold_target: FloatArray | None = None
-        self._last_step_s: float | None = None
+        self._clock_s: float | None = None  # latest ROS time seen (clock-jump detection)
+        self._motion_s: float | None = None  # motion-clock time of the last step
+        self._clock_jump_at: float | None = None  # after a jump: until at rest + fresh pose
+        self._newest_stamp: float | None = None  # newest finite pose stamp received
         self._last_output: StepResult | None = None
         self._has_command = False
+        self._stopping = False
         self.last_angles: dict[str, float] | None = None
 
     # ------------------------------------------------------------------------ enable/disable
@@ -123,35 +170,92 @@ class TeleopController:
     def enabled(self) -> bool:
         return self.gate.enabled
 
-    def enable(self, now_s: float, current_positions: ArrayLike | None = None) -> None:
-        """Arm the controller; raises ValueError (and stays disabled) on bad positions."""
-        if current_positions is not None:
-            start = np.asarray(current_positions, dtype=np.float64).reshape(-1)
-            if start.shape != (len(self.map),) or not np.all(np.isfinite(start)):
-                raise ValueError(
-                    f"current_positions must be {len(self.map)} finite values "
-                    f"({', '.join(self.map.names)})"
-                )
-        elif self._has_command:
-            start = self.limiter.positions.copy()
+    @property
+    def stopping(self) -> bool:
+        """Disabled, but still braking to rest: `step` still returns commands."""
+        return self._stopping
+
+    def enable(
+        self,
+        now_s: float,
+        current_positions: ArrayLike | None = None,
+        *,
+        motion_s: float | None = None,
+    ) -> bool:
+        """Arm the controller; False (and nothing changes) when it already was. Raises
+        ValueError (and stays disabled) on bad positions."""
+        if self.gate.enabled:
+            return False
+        if self._stopping:
+            # Still commanding: continue from the commanded state, velocities included.
+            self._stopping = False
         else:
-            start = self.map.safe_pose.copy()
-        self.limiter.reset(start)
+            if current_positions is not None:
+                start = np.asarray(current_positions, dtype=np.float64).reshape(-1)
+                if start.shape != (len(self.map),) or not np.all(np.isfinite(start)):
+                    raise ValueError(
+                        f"current_positions must be {len(self.map)} finite values "
+                        f"({', '.join(self.map.names)})"
+                    )
+                tol = MEASURED_LIMIT_TOLERANCE
+                bad = (start < self.map.documented_lower - tol) | (
+                    start > self.map.documented_upper + tol
+                )
+                if np.any(bad):
+                    i = int(np.argmax(bad))
+                    raise ValueError(
+                        f"measured position of {self.map.names[i]} is {start[i]:.4g}, outside "
+                        f"its documented limits [{self.map.documented_lower[i]}, "
+                        f"{self.map.documented_upper[i]}]: check joint_states"
+                    )
+                # Inside the margin but outside the enforced limits: start exactly there and
+                # ramp in at the limits (a clamp would be a step of up to the margin).
+                self.limiter.reset(start, clamp=False)
+            elif self._has_command:
+                self.limiter.reset(self.limiter.positions.copy())
+            else:
+                self.limiter.reset(self.map.safe_pose.copy())
+            self._last_output = None
+            motion = now_s if motion_s is None else motion_s
+            self._motion_s = float(motion) if np.isfinite(motion) else None
         self.filter.reset()
         self.gate.enable()
         self._target = None
         self._pose_decision = None
         self._hold_target = None
-        self._last_step_s = float(now_s) if np.isfinite(now_s) else None
-        self._last_output = None
+        self._clock_s = float(now_s) if np.isfinite(now_s) else None
+        self._clock_jump_at = None
+        self._newest_stamp = None
         self._has_command = True
+        return True
 
     def disable(self) -> None:
+        """Refuse poses from now on; `step` brakes the output to rest, then returns None."""
+        was_commanding = self.gate.enabled or self._stopping
         self.gate.disable()
         self._target = None
         self._pose_decision = None
         self._hold_target = None
-        self._last_output = None
+        moving = bool(np.any(self.limiter.velocities != 0.0))
+        self._stopping = was_commanding and moving and self._last_output is not None
+        if not self._stopping:
+            self._last_output = None
+
+    # ------------------------------------------------------------------------------- clocks
+    def _observe_clock(self, now: float) -> bool:
+        """Track ROS time; on a backward jump reset everything tied to the old time base."""
+        if self._clock_s is not None and now < self._clock_s:
+            self._clock_s = now
+            self.gate.forget()
+            self.filter.reset()
+            self._target = None
+            self._pose_decision = None
+            self._hold_target = None
+            self._newest_stamp = None
+            self._clock_jump_at = now
+            return True
+        self._clock_s = now
+        return False
 
     # --------------------------------------------------------------------------------- poses
     def on_pose(
@@ -163,6 +267,8 @@ class TeleopController:
         local_quats: ArrayLike,
     ) -> Decision:
         """Feed one pose; returns the gate's decision (also reported by the next `step`)."""
+        if self.gate.enabled and np.isfinite(now_s):
+            self._observe_clock(float(now_s))
         angles: dict[str, float] | None = None
         try:
             q = np.asarray(local_quats, dtype=np.float64)
@@ -175,57 +281,72 @@ class TeleopController:
             angles = None
         if angles is not None and not all(np.isfinite(v) for v in angles.values()):
             angles = None  # a degenerate (e.g. zero) quaternion anywhere: invalid pose
+        command: FloatArray | None = None
         if angles is None:
             vec = np.full(len(self._followed), np.nan)
         else:
             vec = np.array([angles[n] for n in self._followed], dtype=np.float64)
+            command = self.map.command(angles)
         previous_stamp = self.gate.last_accepted_stamp
         decision = self.gate.check(
-            stamp_s, now_s, bool(valid) and angles is not None, confidence, vec
+            stamp_s, now_s, bool(valid) and angles is not None, confidence, vec, command
         )
         if not self.gate.enabled:
             return decision
+        try:
+            stamp = float(stamp_s)
+        except (TypeError, ValueError):
+            stamp = float("nan")
+        if np.isfinite(stamp) and (self._newest_stamp is None or stamp > self._newest_stamp):
+            self._newest_stamp = stamp
         self._pose_decision = decision
         if decision.accept:
-            assert angles is not None
+            assert angles is not None and command is not None
             self.last_angles = angles
-            command = self.map.command(angles)
-            if not np.all(np.isfinite(command)):  # defensive: cannot happen for finite angles
-                self._pose_decision = Decision(False, "invalid")
-                return self._pose_decision
-            gap = None if previous_stamp is None else float(stamp_s) - previous_stamp
+            gap = None if previous_stamp is None else stamp - previous_stamp
             if gap is None or gap > self.gate.params.pose_timeout:
                 self.filter.reset()
-            filtered = self.filter(command, float(stamp_s))
+            filtered = self.filter(command, stamp)
             self._target = np.clip(filtered, self.map.lower, self.map.upper)
         return decision
 
     # ---------------------------------------------------------------------------------- step
-    def step(self, now_s: float) -> StepResult | None:
-        """One control tick; None while disabled."""
-        if not self.gate.enabled:
+    def step(self, now_s: float, motion_s: float | None = None) -> StepResult | None:
+        """One control tick at ROS time `now_s` (motion clock `motion_s`, default `now_s`);
+        None while disabled and at rest."""
+        if not self.gate.enabled and not self._stopping:
             return None
-        if not np.isfinite(now_s):
-            return self._output(0.0, None, TeleopStatus("holding", "invalid"))
-        now = float(now_s)
-        if self._last_step_s is None:
-            dt = 0.0
+        motion_in = now_s if motion_s is None else motion_s
+        if not (np.isfinite(now_s) and np.isfinite(motion_in)):
+            reason = "disabled" if self._stopping else "invalid"
+            mode = "stopping" if self._stopping else "holding"
+            return self._output(0.0, None, TeleopStatus(mode, reason))
+        now, motion = float(now_s), float(motion_in)
+        jumped = self._observe_clock(now)
+        if jumped and motion_s is None:
+            dt = 1.0 / self.rate_hz  # the motion clock jumped with ROS time: one nominal tick
+            self._motion_s = motion
         else:
-            dt = min(max(now - self._last_step_s, 0.0), self.max_step_dt)
-        if self._last_step_s is None or now > self._last_step_s:
-            self._last_step_s = now
+            if self._motion_s is None:
+                dt = 0.0
+            else:
+                dt = min(max(motion - self._motion_s, 0.0), self.max_step_dt)
+            if self._motion_s is None or motion > self._motion_s:
+                self._motion_s = motion
         if self._last_output is not None and dt <= 0.0:
             last = self._last_output
-            return StepResult(last.positions.copy(), last.velocities.copy(), last.status)
+            return StepResult(last.positions.copy(), last.velocities.copy(), last.status, 0.0)
 
-        tick = self.gate.tick(now)
-        if self._pose_decision is not None and self._pose_decision.hold:
-            reason: str | None = self._pose_decision.reason
-        elif tick.hold:
-            reason = tick.reason
-        else:
-            reason = None
+        if self._stopping:
+            if self._hold_target is None:
+                self._hold_target = self.limiter.stopping_positions()
+            out = self._output(dt, self._hold_target, TeleopStatus("stopping", "disabled"))
+            if np.all(np.abs(out.velocities) <= 1e-12):
+                self._stopping = False  # at rest: this was the last command
+                self._last_output = None
+            return out
 
+        reason = self._hold_reason(now)
         if reason is None and self._target is not None:
             self._hold_target = None
             return self._output(dt, self._target, TeleopStatus("tracking"))
@@ -237,6 +358,24 @@ class TeleopController:
             self._hold_target = self.limiter.stopping_positions()
         return self._output(dt, self._hold_target, TeleopStatus("holding", reason))
 
+    def _hold_reason(self, now: float) -> str | None:
+        timeout = self.gate.params.pose_timeout
+        # Staleness first: nothing fresh arrives, whatever the last refusal was.
+        if self._newest_stamp is not None and now - self._newest_stamp > timeout:
+            return "stale"
+        if self._clock_jump_at is not None:
+            # Brake to rest first; resume once at rest and a fresh pose has been accepted.
+            at_rest = not np.any(self.limiter.velocities)
+            if not at_rest or self.gate.last_accepted_stamp is None:
+                if self._newest_stamp is None and now - self._clock_jump_at > timeout:
+                    return "stale"
+                return "clock_jump"
+            self._clock_jump_at = None
+        if self._pose_decision is not None and self._pose_decision.hold:
+            return self._pose_decision.reason
+        tick = self.gate.tick(now)
+        return tick.reason if tick.hold else None
+
     def _output(self, dt: float, target: FloatArray | None, status: TeleopStatus) -> StepResult:
         if target is None or dt <= 0.0:
             pos, vel = self.limiter.positions.copy(), self.limiter.velocities.copy()
@@ -244,8 +383,9 @@ class TeleopController:
                 vel = np.zeros_like(vel)
         else:
             pos, vel = self.limiter.step(target, dt)
-        self._last_output = StepResult(pos, vel, status)
-        return StepResult(pos.copy(), vel.copy(), status)
+        used = dt if target is not None and dt > 0.0 else 0.0
+        self._last_output = StepResult(pos, vel, status, used)
+        return StepResult(pos.copy(), vel.copy(), status, used)
 
     @property
     def target(self) -> FloatArray | None:

@@ -30,7 +30,10 @@ RateLimiter
     velocity at most by the acceleration limit per step, braking early enough to stop at
     the target (no overshoot when the acceleration limit allows), and clamps positions to
     the limits. Guarantees, every step, for every joint:
-      * lower <= position <= upper (always; targets are clamped first);
+      * lower <= position <= upper (targets are clamped first). The one exception is a
+        state put outside the limits by `reset(..., clamp=False)` (a robot measured inside
+        a safety margin): it is never clamped in with a step, it ramps in at the velocity
+        and acceleration limits and never moves further out;
       * |position - previous position| <= max_velocity * dt (the clamp only shortens a
         step: the previous position is inside the limits).
     The acceleration limit holds except when the position clamp cuts a step short -- that
@@ -180,15 +183,19 @@ class RateLimiter:
     def size(self) -> int:
         return self.lower.size
 
-    def reset(self, positions: ArrayLike, velocities: ArrayLike | None = None) -> None:
-        """Set the state (positions are clamped into the limits, velocities to +-vmax)."""
+    def reset(
+        self, positions: ArrayLike, velocities: ArrayLike | None = None, *, clamp: bool = True
+    ) -> None:
+        """Set the state (velocities clamped to +-vmax). Positions are clamped into the
+        limits, or with ``clamp=False`` kept where they are: the next steps then move them
+        in at the limits instead of jumping there."""
         p = np.asarray(positions, dtype=np.float64).reshape(-1)
         if p.shape != (self.size,) or not np.all(np.isfinite(p)):
             raise ValueError(f"reset needs {self.size} finite positions")
         v = np.zeros(self.size) if velocities is None else np.asarray(velocities, np.float64)
         if v.shape != (self.size,) or not np.all(np.isfinite(v)):
             raise ValueError(f"reset needs {self.size} finite velocities")
-        self.positions = np.clip(p, self.lower, self.upper)
+        self.positions = np.clip(p, self.lower, self.upper) if clamp else p.copy()
         self.velocities = np.clip(v, -self.max_velocity, self.max_velocity)
 
     def stopping_positions(self) -> FloatArray:
@@ -215,7 +222,13 @@ class RateLimiter:
         with np.errstate(over="ignore"):  # dist / dt may overflow to inf for tiny dt: fine
             v_new = self._limited_velocity(err, dist, dt)
         p_free = self.positions + v_new * dt
-        p_new = np.clip(p_free, self.lower, self.upper)
+        # A position outside the limits (reset with clamp=False) bounds the range on its
+        # side, so it is never yanked inside, and never moves further out (the target is).
+        p_new = np.clip(
+            p_free,
+            np.minimum(self.lower, self.positions),
+            np.maximum(self.upper, self.positions),
+        )
         # Where the position clamp cut the step short, the velocity is what was executed.
         self.velocities = np.where(p_new != p_free, (p_new - self.positions) / dt, v_new)
         self.positions = p_new

@@ -184,6 +184,10 @@ class RobotJointMap:
             np.array([j.acceleration_limit for j in self.joints]) * acs
         )
         self.safe_pose: FloatArray = np.array(safe)
+        # The robot's documented limits (before position_margin): a measured position
+        # outside them is a broken joint_states (wrong units, wrong joint), not a robot.
+        self.documented_lower: FloatArray = np.array([j.lower for j in self.joints])
+        self.documented_upper: FloatArray = np.array([j.upper for j in self.joints])
         self.scale: FloatArray = np.array(
             [0.0 if j.follows == CONSTANT else j.scale for j in self.joints]
         )

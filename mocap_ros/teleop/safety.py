@@ -13,8 +13,15 @@ hold("no_pose_yet").
   stale         now - stamp > `pose_timeout`, or the stamp is not newer than the last
                 accepted pose's (duplicate / out of order)
   low_confidence confidence < `min_confidence`
+  out_of_range  some angle lies outside the gate's `angle_lower`/`angle_upper` (anatomical
+                ranges, `angles.ANATOMICAL_RANGES`, when the controller builds the gate)
   jump          some angle differs (wrapped to (-pi, pi]) by more than `max_jump` from the
-                last ACCEPTED pose, and that pose is at most `jump_window` seconds older.
+                last ACCEPTED pose, or -- when the caller passes the mapped robot command --
+                some command differs (unwrapped: robot joints do not wrap) by more than
+                `max_jump * command_scale` from the last accepted command, and that pose is
+                at most `jump_window` seconds older. The command check closes the gap that
+                wrapping leaves: an angle creeping across +-pi is a small wrapped step but a
+                swing across the whole range of the joint that follows it.
                 A longer gap is a re-acquisition: the pose is accepted and the rate limiter
                 takes the robot there at its limits. So a one-frame glitch (left/right swap,
                 mis-detection) is dropped, while a real fast move is followed after at most
@@ -24,6 +31,9 @@ hold("no_pose_yet").
 `tick(now_s)`, called by the control loop: disabled / no_pose_yet / stale (the last
 accepted pose's STAMP is older than `pose_timeout`: data age, not arrival time, counts)
 / accept. Timestamps are seconds on one clock (e.g. ROS time).
+
+HOLD_REASONS also holds "clock_jump", which only the controller can see (ROS time went
+backwards); `forget()` is what it calls on the gate then.
 """
 
 from __future__ import annotations
@@ -45,6 +55,8 @@ HOLD_REASONS: tuple[str, ...] = (
     "jump",
     "no_pose_yet",
     "clock_skew",
+    "out_of_range",
+    "clock_jump",
 )
 
 
@@ -108,10 +120,23 @@ def _finite(x: object) -> bool:
 class SafetyGate:
     """See the module docstring."""
 
-    def __init__(self, params: SafetyParams | None = None) -> None:
+    def __init__(
+        self,
+        params: SafetyParams | None = None,
+        *,
+        angle_lower: ArrayLike | None = None,
+        angle_upper: ArrayLike | None = None,
+        command_scale: ArrayLike | None = None,
+    ) -> None:
         self.params = params if params is not None else SafetyParams()
+        self.angle_lower = None if angle_lower is None else np.asarray(angle_lower, np.float64)
+        self.angle_upper = None if angle_upper is None else np.asarray(angle_upper, np.float64)
+        self.command_scale = (
+            None if command_scale is None else np.abs(np.asarray(command_scale, np.float64))
+        )
         self._enabled = False
         self._last_angles: FloatArray | None = None
+        self._last_command: FloatArray | None = None
         self._last_stamp: float | None = None
 
     @property
@@ -124,12 +149,17 @@ class SafetyGate:
 
     def enable(self) -> None:
         self._enabled = True
-        self._last_angles = None
-        self._last_stamp = None
+        self.forget()
 
     def disable(self) -> None:
         self._enabled = False
+        self.forget()
+
+    def forget(self) -> None:
+        """Forget the last accepted pose (e.g. after the clock jumped): the next pose is
+        judged on its own, and `tick` answers no_pose_yet until one is accepted."""
         self._last_angles = None
+        self._last_command = None
         self._last_stamp = None
 
     def check(
@@ -139,6 +169,7 @@ class SafetyGate:
         valid: bool,
         confidence: float,
         angles: Mapping[str, float] | ArrayLike,
+        command: ArrayLike | None = None,
     ) -> Decision:
         p = self.params
         if not self._enabled:
@@ -160,6 +191,14 @@ class SafetyGate:
             return _hold("stale")
         if float(confidence) < p.min_confidence:
             return _hold("low_confidence")
+        if self.angle_lower is not None and self.angle_upper is not None:
+            if vec.shape != self.angle_lower.shape:
+                return _hold("invalid")
+            if np.any(vec < self.angle_lower) or np.any(vec > self.angle_upper):
+                return _hold("out_of_range")
+        cmd = None if command is None else np.asarray(command, np.float64).reshape(-1)
+        if cmd is not None and not np.all(np.isfinite(cmd)):
+            return _hold("invalid")
         if (
             self._last_angles is not None
             and self._last_stamp is not None
@@ -169,7 +208,14 @@ class SafetyGate:
                 return _hold("invalid")
             if vec.size and np.max(np.abs(wrap_angle(vec - self._last_angles))) > p.max_jump:
                 return _hold("jump")
+            if cmd is not None and self._last_command is not None:
+                scale = self.command_scale if self.command_scale is not None else 1.0
+                if cmd.shape != self._last_command.shape:
+                    return _hold("invalid")
+                if np.any(np.abs(cmd - self._last_command) > p.max_jump * scale + 1e-12):
+                    return _hold("jump")
         self._last_angles = vec.copy()
+        self._last_command = None if cmd is None else cmd.copy()
         self._last_stamp = stamp
         return ACCEPT
 
