@@ -148,6 +148,7 @@ def _validate_fields(obj: Any) -> Any:
 
 OUTPUT_TYPES = ("joint_state", "joint_trajectory", "float64_multi_array")
 HOLD_MODES = ("hold", "safe_pose")
+RETARGET_CHOICES = ("", "task", "joint")
 
 
 @dataclass
@@ -191,6 +192,10 @@ class TeleopSettings:
                                      "joint_states entry this recent (s; merged per joint "
                                      "across publishers): commands start from where the "
                                      "robot is.", min_value=0.0, max_value=60.0)
+    retarget: str = _f("", "Override the robot YAML's retarget mode: task (operator wrist -> "
+                       "end-effector IK with collision constraints) or joint (per-joint "
+                       "maps, collision-checked when the YAML has a model); empty = the "
+                       "YAML's.", choices=RETARGET_CHOICES)
     allow_enable_without_joint_states: bool = _f(
         False, "Let ~/enable start from the last command (or the safe pose) when no fresh "
         "joint_states names every joint. The first command can then be a step away from the "
