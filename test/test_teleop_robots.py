@@ -19,6 +19,7 @@ solve per step) ~25-30 s each, marked `slow` (still part of `make test`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def sweep(name: str, mode: str) -> dict[str, object]:
 
 def test_the_sweep_has_288_distinct_neighbouring_poses() -> None:
     assert len(POSES) == len(set(POSES)) == 288
-    for a, b in zip(POSES, POSES[1:], strict=False):
+    for a, b in itertools.pairwise(POSES):
         assert sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
 

@@ -12,7 +12,6 @@ without one it says so and exits 1.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
