@@ -173,7 +173,15 @@ class TeleopSettings:
                              min_value=0.01, max_value=5.0)
     clock_skew_tolerance: float = _f(0.05, "Poses stamped further than this (s) in the future "
                                      "are refused.", min_value=0.0, max_value=5.0)
-    min_confidence: float = _f(0.5, "Poses with a lower confidence are refused.",
+    require_person_check: bool = _f(True, "Follow only bodies a person detector confirmed in "
+                                    "their frame (BodyPose.person_check == CONFIRMED): HMR "
+                                    "regresses a body from an empty scene too. false accepts "
+                                    "UNCHECKED poses (hmr with full_frame/roi boxes); "
+                                    "NOT_FOUND is always refused. Refusals read 'unconfirmed'.")
+    min_confidence: float = _f(0.5, "Poses with a lower confidence are refused. The "
+                               "confidence is the lowest per-joint confidence "
+                               "(BodyPose.joint_confidence) over the joints the robot map "
+                               "follows; the whole-body confidence when a pose has none.",
                                min_value=0.0, max_value=1.0)
     max_jump: float = _f(0.8, "A followed angle changing by more than this (rad, wrapped) "
                          "between accepted poses, or a joint command by more than this times "

@@ -21,11 +21,11 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from mocap_ros.core.config import MocapConfig, NodeSettings
-from mocap_ros.core.result import BodyPoseResult
+from mocap_ros.core.result import PERSON_CONFIRMED, PERSON_NOT_FOUND, BodyPoseResult
 from mocap_ros.core.skeleton import PARENTS
 from mocap_ros.estimation.detector import mediapipe_available
 from mocap_ros.estimation.factory import make_estimator, resolve_backend
-from mocap_ros.estimation.person_box import make_box_source
+from mocap_ros.estimation.person_box import make_box_source, uses_detector
 from mocap_ros.geometry.camera import Intrinsics
 from mocap_ros.io.images import ImageDecodeError, compressed_to_rgb, raw_to_rgb, rgb_to_raw
 from mocap_ros.msg import BodyPose
@@ -71,8 +71,10 @@ class MocapNode(Node):
         self.config: MocapConfig = declare_dataclass(self, MocapConfig)
         self.estimator = make_estimator(self.config)
         self.box_source = self._make_box_source()
+        # HMR regresses a body from any crop: where a detector is in use (detector, and
+        # track with its detector), no box means nobody is there.
         self._needs_person_box = (resolve_backend(self.config) == "hmr"
-                                  and self.config.bbox_mode == "detector")
+                                  and uses_detector(self.box_source))
         if resolve_backend(self.config) == "hmr" and self.config.bbox_mode in ("full_frame",
                                                                                 "roi"):
             self.get_logger().warning(
@@ -199,9 +201,14 @@ class MocapNode(Node):
             # means nobody is there, and that must never become a valid pose.
             result = BodyPoseResult.invalid("no_person", precision=self.estimator.precision,
                                             n_iter=self.config.n_iter,
-                                            device=str(self.estimator.device))
+                                            device=str(self.estimator.device),
+                                            person_check=PERSON_NOT_FOUND)
         else:
             result = self.estimator.process(rgb, box, self._intrinsics(w, h))
+        if self.estimator.name == "hmr":
+            # the landmarks backend finds the person itself and says so in its result
+            result.person_check = self.box_source.person_check
+            result.person_score = 1.0 if result.person_check == PERSON_CONFIRMED else 0.0
         self.box_source.update(result)
         self._publish(result, header, rgb)
         now = time.monotonic()

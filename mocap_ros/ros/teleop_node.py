@@ -129,8 +129,15 @@ class TeleopNode(Node):
         quats = np.array([[q.x, q.y, q.z, q.w] for q in msg.local_rotations], np.float64)
         if quats.shape != (24, 4):
             quats = np.full((24, 4), np.nan)  # malformed: the controller refuses it
+        conf = np.asarray(msg.joint_confidence, np.float64)
+        refusal = ""
+        if msg.valid and msg.person_check != BodyPose.PERSON_CONFIRMED and (
+                self.settings.require_person_check
+                or msg.person_check == BodyPose.PERSON_NOT_FOUND):
+            refusal = "unconfirmed"  # no person detector vouched for this body
         self.controller.on_pose(stamp, self.last_pose_rx_s, bool(msg.valid),
-                                float(msg.confidence), quats)
+                                float(msg.confidence), quats,
+                                joint_confidence=conf if conf.size else None, refusal=refusal)
 
     def _on_joint_states(self, msg: JointState) -> None:
         t = time.monotonic()

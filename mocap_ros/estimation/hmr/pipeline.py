@@ -28,6 +28,7 @@ from mocap_ros.core.config import MocapConfig
 from mocap_ros.core.result import BodyPoseResult
 from mocap_ros.core.skeleton import NUM_JOINTS
 from mocap_ros.estimation.body_model import KinematicBody, skeleton_body, smpl_body
+from mocap_ros.estimation.confidence import keypoint_joint_confidence
 from mocap_ros.estimation.device import DTYPES, resolve_device, resolve_precision
 from mocap_ros.estimation.hmr.network import HMR
 from mocap_ros.estimation.hmr.preprocess import (
@@ -355,5 +356,6 @@ class MocapPipeline:
             joints_cam=joints_cam.astype(f32), keypoints_2d=kp2d.astype(f32),
             betas=betas.astype(f32), camera=cam.astype(f32), root_translation=trans.astype(f32),
             bbox=box_xywh, vertices=None if verts is None else (verts + trans).astype(f32),
+            joint_confidence=keypoint_joint_confidence(kp2d, box.window, (height, width)),
             **meta,
         )

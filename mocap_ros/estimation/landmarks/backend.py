@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mocap_ros.core.result import PERSON_CONFIRMED, PERSON_NOT_FOUND
+from mocap_ros.estimation.confidence import landmark_joint_confidence
 from mocap_ros.estimation.landmarks.ik import (
     JOINT_LANDMARKS,
     USED_LANDMARKS,
@@ -119,7 +121,8 @@ class LandmarksBackend:
             return result
 
         if lms is None:
-            return timed(BodyPoseResult.invalid("no_person", box, **meta))
+            return timed(BodyPoseResult.invalid("no_person", box, person_check=PERSON_NOT_FOUND,
+                                                **meta))
         if box is None:
             box = box_from_landmarks(lms.image_xy, lms.visibility, (height, width))
             if box is None:
@@ -156,6 +159,10 @@ class LandmarksBackend:
             joints_cam=joints_cam.astype(f32), keypoints_2d=kp2d.astype(f32),
             betas=np.zeros(10, f32), camera=np.zeros(3, f32),
             root_translation=joints_cam[0].astype(f32), bbox=np.asarray(box, f32), **meta,
+            # MediaPipe's own person detector found this body
+            person_check=PERSON_CONFIRMED, person_score=1.0,
+            joint_confidence=landmark_joint_confidence(lms.visibility, lms.image_xy,
+                                                       (height, width)),
         )
         return timed(result)
 
