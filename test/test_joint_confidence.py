@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mocap_ros.estimation.confidence import keypoint_joint_confidence, landmark_joint_confidence
+
 from real_images_pack import SKIP_REASON, SMPL_OF_CANONICAL, load_people, pack_root
 
 ARMS = slice(0, 6)  # canonical shoulders, elbows, wrists
