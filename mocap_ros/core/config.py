@@ -75,6 +75,17 @@ class MocapConfig:
     runtime: str = _f("torch", "Inference runtime for the HMR network: torch, or onnxruntime "
                       "(CPU only; exported from the same weights at start-up).",
                       choices=RUNTIMES)
+    hands: bool = _f(False, "Also estimate both hands (MediaPipe's hand landmark model on ROIs "
+                     "from the body's wrists): BodyPose left_hand/right_hand, and the SMPL "
+                     "wrist rotation from the observed palm. Off: the hands say invalid, "
+                     "reason 'disabled'. Costs one hand pass per visible hand.")
+    hands_min_presence: float = _f(0.5, "hands: a hand whose presence score is below this is "
+                                   "invalid (reason low_presence).", min_value=0.0,
+                                   max_value=1.0)
+    hands_min_wrist_visibility: float = _f(0.3, "hands: no hand pass for a wrist whose "
+                                           "visibility (landmarks) or body confidence (hmr) is "
+                                           "below this (reason no_wrist).", min_value=0.0,
+                                           max_value=1.0)
 
     def validate(self) -> MocapConfig:
         """Raise ValueError naming the field and its allowed values for anything out of range."""
@@ -119,6 +130,9 @@ class NodeSettings:
     publish_tf: bool = _f(True, "Broadcast the joint frames on /tf (valid poses only).")
     publish_markers: bool = _f(True, "Publish a MarkerArray skeleton on mocap/markers for RViz.")
     publish_debug_image: bool = _f(False, "Publish an overlay image on mocap/debug_image.")
+    publish_hand_tf: bool = _f(False, "With hands on: also broadcast a TF frame per hand "
+                               "keypoint (<prefix>left_hand_<keypoint>, parent: the camera "
+                               "frame; valid hands only; 42 frames per pose).")
     process_every_n: int = _f(1, "Process one frame in n (the newest); the others are skipped.",
                               min_value=1, max_value=1000)
     max_image_pixels: int = _f(4096 * 4096, "Frames larger than this many pixels are dropped.",
