@@ -261,7 +261,7 @@ class SimRobot:
 
     def contacts(self) -> list[Contact]:
         """Active contacts (penetrating or touching) after the last step."""
-        m, d = self.model, self.data
+        d = self.data
         out = []
         for i in range(d.ncon):
             c = d.contact[i]
