@@ -271,3 +271,52 @@ def test_trajectory_timing_follows_clock_and_too_fast_points_are_counted(ctx):
         for n in (sim, node):
             ex.remove_node(n)
             n.destroy_node()
+
+
+def _start(*ros_args: str, env_extra: dict[str, str] | None = None,
+           env_drop: tuple[str, ...] = ()):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", **(env_extra or {})}
+    for k in env_drop:
+        env.pop(k, None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mocap_ros.ros.sim_robot", "--ros-args", *ros_args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_sigint_exits_cleanly() -> None:
+    import signal
+
+    proc = _start("-p", "robot:=g1")
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until it runs
+        lines.append(line)
+        if "sim_robot 'g1'" in line:
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=20)
+    log = "".join(lines) + rest
+    assert proc.returncode == 0, log
+    assert "Traceback" not in log
+
+
+def test_render_without_a_working_gl_refuses_to_start_with_the_reason() -> None:
+    # no MUJOCO_GL and no display: MuJoCo's default (GLFW) has no window system to use; a
+    # machine where it does render starts the node (then the check is skipped)
+    proc = _start("-p", "render_rate_hz:=2.0",
+                  env_drop=("MUJOCO_GL", "DISPLAY", "WAYLAND_DISPLAY"))
+    import signal
+
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except Exception:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+        pytest.skip("OSMesa works here: rendering started")
+    assert proc.returncode == 1, out
+    assert "MUJOCO_GL" in out and "cannot start" in out and "Traceback" not in out
