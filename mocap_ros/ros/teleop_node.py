@@ -46,7 +46,7 @@ from mocap_ros.core.config import TeleopSettings
 from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.teleop.controller import TeleopController
-from mocap_ros.teleop.filters import OneEuroParams
+from mocap_ros.teleop.filters import KalmanParams, OneEuroParams
 from mocap_ros.teleop.retarget import RobotJointMap
 from mocap_ros.teleop.safety import SafetyParams
 
@@ -84,7 +84,10 @@ class TeleopNode(Node):
         self.controller = TeleopController(
             self.joint_map, rate_hz=s.rate_hz, hold_mode=s.hold_mode,
             filter_params=OneEuroParams(min_cutoff=s.filter_min_cutoff, beta=s.filter_beta,
-                                        d_cutoff=s.filter_d_cutoff),
+                                        d_cutoff=s.filter_d_cutoff)
+            if s.filter_type == "one_euro" else
+            KalmanParams(measurement_noise=s.filter_measurement_noise,
+                         process_noise=s.filter_process_noise),
             safety_params=SafetyParams(pose_timeout=s.pose_timeout,
                                        clock_skew_tolerance=s.clock_skew_tolerance,
                                        min_confidence=s.min_confidence, max_jump=s.max_jump,

@@ -84,7 +84,7 @@ from mocap_ros.teleop.angles import (
     ANGLE_JOINTS,
     local_rotations_to_angles,
 )
-from mocap_ros.teleop.filters import OneEuroFilter, OneEuroParams, RateLimiter
+from mocap_ros.teleop.filters import KalmanParams, OneEuroParams, RateLimiter, make_filter
 from mocap_ros.teleop.retarget import RobotJointMap
 from mocap_ros.teleop.safety import Decision, SafetyGate, SafetyParams
 
@@ -127,7 +127,7 @@ class TeleopController:
         *,
         rate_hz: float = 50.0,
         hold_mode: str = "hold",
-        filter_params: OneEuroParams | None = None,
+        filter_params: OneEuroParams | KalmanParams | None = None,
         safety_params: SafetyParams | None = None,
         angle_ranges: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
@@ -149,7 +149,7 @@ class TeleopController:
             angle_upper=[ranges[n][1] for n in self._followed],
             command_scale=joint_map.scale,
         )
-        self.filter = OneEuroFilter(len(joint_map), filter_params)
+        self.filter = make_filter(len(joint_map), filter_params)  # One Euro or Kalman
         self.limiter = RateLimiter(
             joint_map.lower,
             joint_map.upper,
