@@ -134,7 +134,8 @@ class Rig:
         self.limits = json.loads(msg.data)
 
     def pose(self, angles: dict[str, float]) -> None:
-        msg = BodyPose(valid=True, confidence=1.0, joint_names=list(JOINT_NAMES))
+        msg = BodyPose(valid=True, confidence=1.0, joint_names=list(JOINT_NAMES),
+                       person_check=BodyPose.PERSON_CONFIRMED)
         q = angles_to_local_rotations(angles)
         msg.local_rotations = [type(BodyPose().root_pose.orientation)(
             x=float(a[0]), y=float(a[1]), z=float(a[2]), w=float(a[3])) for a in q]
