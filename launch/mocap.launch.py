@@ -16,7 +16,7 @@ from launch_ros.actions import Node
 
 # Launch arguments that override mocap_node parameters, with their types.
 OVERRIDES = {"assets_dir": str, "device": str, "n_iter": int, "precision": str,
-             "body_model": str}
+             "body_model": str, "bbox_mode": str}
 
 
 def generate_launch_description():

@@ -20,7 +20,7 @@ from launch_ros.actions import Node
 
 # Forwarded unchanged to mocap.launch.py.
 MOCAP_ARGS = ("camera", "video_device", "image_topic", "camera_info_topic", "assets_dir",
-              "device", "n_iter", "precision")
+              "device", "n_iter", "precision", "bbox_mode")
 
 
 def generate_launch_description():
@@ -43,6 +43,11 @@ def generate_launch_description():
         DeclareLaunchArgument("device", default_value=""),
         DeclareLaunchArgument("n_iter", default_value=""),
         DeclareLaunchArgument("precision", default_value=""),
+        # A robot follows only bodies a person detector confirmed (teleop_node's
+        # require_person_check): with HMR, full_frame would report a body in an empty room.
+        DeclareLaunchArgument("bbox_mode", default_value="detector",
+                              description="mocap_node person box: detector (default for "
+                              "teleop) | track | full_frame | roi"),
     ]
     mocap = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(os.path.join(share, "launch", "mocap.launch.py")),

@@ -13,11 +13,7 @@ by a few pixels per frame (what a pose estimator's noise looks like).
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,99 +27,12 @@ from mocap_ros.estimation.operator import (
     Signature,
     bone_ratios,
     box_iou,
-    candidate_from_keypoints,
     identity_score,
     observe,
     select_person,
 )
 
-
-def _pack_root() -> Path | None:
-    for p in (os.environ.get("MOCAP_REAL_IMAGES"),
-              Path(__file__).resolve().parents[1] / "../shared/real_images",
-              "/work/shared/real_images"):
-        if p and (Path(p) / "index.json").is_file():
-            return Path(p).resolve()
-    return None
-
-
-# canonical joint k <- row of each annotation format (README of the pack: keypoint formats)
-FORMAT_INDEX = {
-    "AIC-14": (3, 0, 4, 1, 5, 2, 9, 6, 10, 7, 11, 8),
-    "COCO-17": (5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16),
-    "CrowdPose-14": tuple(range(12)),
-    "MPII-16": (13, 12, 14, 11, 15, 10, 3, 2, 4, 1, 5, 0),
-}
-MIN_JOINTS = 8  # canonical joints labelled, both shoulders among them
-
-
-@dataclass
-class RealPerson:
-    name: str  # "<image stem>#<k>"
-    image: np.ndarray  # the whole photo, RGB
-    box: np.ndarray  # annotated (x, y, w, h)
-    joints: np.ndarray  # (12, 2) canonical, NaN = unlabelled
-    image_key: str  # photo it comes from
-
-    def candidate(self, jitter: float = 0.0, rng: np.random.Generator | None = None
-                  ) -> PersonCandidate:
-        j = self.joints.copy()
-        if jitter and rng is not None:
-            j += rng.normal(0.0, jitter * _torso(j), j.shape)
-        return PersonCandidate(box=self.box, joints_2d=j, image=self.image)
-
-
-def _torso(j: np.ndarray) -> float:
-    vals = [np.linalg.norm(j[a] - j[b]) for a, b in ((0, 6), (1, 7))
-            if np.isfinite(j[a]).all() and np.isfinite(j[b]).all()]
-    if vals:
-        return float(max(vals))
-    return float(np.linalg.norm(j[0] - j[1]) * 1.5)
-
-
-def _load_people(root: Path) -> list[RealPerson]:
-    people: list[RealPerson] = []
-    images: dict[str, np.ndarray] = {}
-
-    def image(rel: str) -> np.ndarray:
-        if rel not in images:
-            bgr = cv2.imread(str(root / rel))
-            assert bgr is not None, f"cannot read {root / rel}"
-            images[rel] = np.ascontiguousarray(bgr[:, :, ::-1])
-        return images[rel]
-
-    for folder, ann, fmt in (("body/aic", "test_aic.json", "AIC-14"),
-                             ("body/ochuman", "test_ochuman.json", "COCO-17"),
-                             ("multi/crowdpose", "test_crowdpose.json", "CrowdPose-14")):
-        data = json.loads((root / folder / ann).read_text())
-        files = {im["id"]: im["file_name"] for im in data["images"]}
-        counter: dict[str, int] = {}
-        for a in data["annotations"]:
-            kp = np.asarray(a["keypoints"], np.float64).reshape(-1, 3)
-            rel = f"{folder}/{files[a['image_id']]}"
-            k = counter.get(rel, 0)
-            counter[rel] = k + 1
-            cand = candidate_from_keypoints(a["bbox"], kp[:, :2], FORMAT_INDEX[fmt],
-                                            visibility=kp[:, 2], min_visibility=1)
-            people.append(RealPerson(f"{Path(rel).stem}#{k}", image(rel), cand.box,
-                                     cand.joints_2d, rel))
-    for rec in json.loads((root / "body/mpii/test_mpii.json").read_text()):
-        xy = np.asarray(rec["joints"], np.float64)
-        vis = np.asarray(rec["joints_vis"], np.float64)
-        lab = xy[vis > 0]
-        (x0, y0), (x1, y1) = lab.min(0), lab.max(0)
-        m = 0.15 * max(x1 - x0, y1 - y0)
-        rel = f"body/mpii/{rec['image']}"
-        im = image(rel)
-        box = [max(0, x0 - m), max(0, y0 - m), min(im.shape[1], x1 + m) - max(0, x0 - m),
-               min(im.shape[0], y1 + m) - max(0, y0 - m)]
-        cand = candidate_from_keypoints(box, xy, FORMAT_INDEX["MPII-16"], visibility=vis,
-                                        min_visibility=1)
-        people.append(RealPerson(f"{Path(rel).stem}#0", im, cand.box, cand.joints_2d, rel))
-    usable = [p for p in people if np.isfinite(p.joints).all(-1).sum() >= MIN_JOINTS
-              and np.isfinite(p.joints[:2]).all()]
-    return usable
-
+from real_images_pack import RealPerson, load_people, pack_root, torso_length
 
 # MPII 004645041 and 060754485: two frames of the same video, the same man (pack README)
 SAME_PERSON_PAIRS = {frozenset({"004645041#0", "060754485#0"})}
@@ -131,11 +40,11 @@ SAME_PERSON_PAIRS = {frozenset({"004645041#0", "060754485#0"})}
 
 @pytest.fixture(scope="module")
 def real_people() -> list[RealPerson]:
-    root = _pack_root()
+    root = pack_root()
     if root is None:
         pytest.skip("real photo pack absent: /work/shared/real_images (or ../shared/"
                     "real_images, or $MOCAP_REAL_IMAGES) with index.json is needed")
-    people = _load_people(root)
+    people = load_people(root)
     assert len(people) >= 12, f"only {len(people)} usable annotated people in {root}"
     return people
 
@@ -166,7 +75,7 @@ def _place(p: RealPerson, canvas: np.ndarray, x: float, y: float, height: float,
     canvas[cy0:cy1, cx0:cx1] = small[cy0 - yi:cy1 - yi, cx0 - xi:cx1 - xi]
     j = (p.joints - (x0, y0)) * s + (xi, yi)
     if rng is not None and jitter:
-        j = j + rng.normal(0.0, jitter * _torso(j), j.shape)
+        j = j + rng.normal(0.0, jitter * torso_length(j), j.shape)
     return PersonCandidate(box=(cx0, cy0, cx1 - cx0, cy1 - cy0), joints_2d=j, image=canvas)
 
 
@@ -581,7 +490,7 @@ def test_real_video_frames_keep_the_locked_player() -> None:
     from mocap_ros.estimation.operator import candidate_from_landmarks
     from mocap_ros.estimation.people import detect_people
 
-    root = _pack_root()
+    root = pack_root()
     if root is None:
         pytest.skip("real photo pack absent (see real_people)")
     if not mediapipe_available():

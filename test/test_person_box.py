@@ -246,3 +246,54 @@ def test_track_follows_the_astronaut_and_recovers_after_blank_frames():
     assert boxes[30] is None  # re-found in the full frame
     assert all(b is not None for b in boxes[31:])
     assert track.lost_count == 1
+
+
+def test_track_with_a_detector_drops_a_phantom_track_hmr_would_sustain():
+    """Issue 10 item 14. HMR returns a confident body from any crop, person or not: fed its
+    own output, a track would follow an empty scene forever. With a detector behind it, the
+    track is re-confirmed every ``confirm_every`` frames, dropped when the detector sees
+    nobody there, and says so (PERSON_NOT_FOUND) instead of handing out the full frame."""
+    import cv2
+    from skimage import data
+
+    from mocap_ros.core.result import PERSON_CONFIRMED, PERSON_NOT_FOUND
+    from mocap_ros.estimation.detector import DetectorUnavailable, PersonDetector
+    from mocap_ros.estimation.person_box import uses_detector
+
+    try:
+        detector = PersonDetector(static_image_mode=True)
+    except DetectorUnavailable as e:
+        pytest.fail(f"mediapipe is required (make setup installs it): {e}")
+    patch = cv2.resize(data.astronaut(), (300, 300))
+    person = np.full(SHAPE, 60, np.uint8)
+    person[150:450, 100:400] = patch
+    empty = np.full(SHAPE, 60, np.uint8)
+    frames = [person] * 6 + [empty] * 12
+
+    def phantom(box):  # what HMR does: a body filling whatever crop it is given
+        if box is None:
+            box = np.array([0.0, 0.0, SHAPE[1], SHAPE[0]])
+        x, y, w, h = box
+        return _result(_person(x + w / 2, y + h / 2, size=min(w, h / 2) * 0.8))
+
+    track = TrackBox(reinit=DetectorBox(detector, background=False), confirm_every=3)
+    assert uses_detector(track)
+    checks, boxes = [], []
+    try:
+        for frame in frames:
+            box = track.next_box(frame.shape, frame)
+            checks.append(track.person_check)
+            boxes.append(box)
+            if box is not None:  # mocap_node publishes no_person for a missing box
+                track.update(phantom(box))
+            else:
+                track.update(BodyPoseResult.invalid("no_person"))
+    finally:
+        detector.close()
+    assert all(c == PERSON_CONFIRMED for c in checks[:6]), checks
+    # the person left at frame 6: within one confirmation period nobody is reported ...
+    gone = next(i for i, c in enumerate(checks) if c == PERSON_NOT_FOUND)
+    assert 6 <= gone < 6 + 3, checks
+    # ... and from then on no box and no confirmation, however confident the phantom
+    assert all(b is None for b in boxes[gone:]) and set(checks[gone:]) == {PERSON_NOT_FOUND}
+    assert track.dropped_unconfirmed == 1

@@ -57,9 +57,13 @@ class Operator:
         self.messages.append(msg)
         self.commands.append((time.monotonic(), pos))
 
-    def pose(self, angles=None, valid=True, confidence=1.0, age=0.0, quats=None, stamp=None):
+    def pose(self, angles=None, valid=True, confidence=1.0, age=0.0, quats=None, stamp=None,
+             person_check=BodyPose.PERSON_CONFIRMED, joint_confidence=None):
         """Publish one pose stamped ``stamp`` (default: now - age); returns the stamp."""
-        msg = BodyPose(valid=valid, confidence=confidence, joint_names=list(JOINT_NAMES))
+        msg = BodyPose(valid=valid, confidence=confidence, joint_names=list(JOINT_NAMES),
+                       person_check=person_check)
+        if joint_confidence is not None:
+            msg.joint_confidence = [float(c) for c in joint_confidence]
         q = quats if quats is not None else angles_to_local_rotations(angles or {})
         msg.local_rotations = [type(BodyPose().root_pose.orientation)(
             x=float(a[0]), y=float(a[1]), z=float(a[2]), w=float(a[3])) for a in q]
@@ -181,6 +185,11 @@ def _stamp(msg) -> float:
         (dict(angles=ARM | {"left_elbow_flexion": 2.4, "right_elbow_flexion": 2.4}), "jump"),
         (dict(quats=np.full((24, 4), np.nan)), "invalid"),
         (dict(angles=ARM | {"left_forearm_pronation": 2.9}), "out_of_range"),
+        # issue 10 item 13: a body no person detector vouched for is never followed
+        (dict(person_check=BodyPose.PERSON_UNCHECKED), "unconfirmed"),
+        (dict(person_check=BodyPose.PERSON_NOT_FOUND), "unconfirmed"),
+        # item 12: an occluded elbow decides, whatever the whole-body confidence says
+        (dict(joint_confidence=[0.95] * 18 + [0.1] + [0.95] * 5), "low_confidence"),
     ],
 )
 def test_bad_poses_hold_within_one_control_period(ctx, bad, reason):
@@ -205,6 +214,29 @@ def test_bad_poses_hold_within_one_control_period(ctx, bad, reason):
         # the robot was at rest on the good pose: holding keeps it there, it does not
         # move toward the refused pose
         assert np.abs(later - before).max() < 0.02
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        op.node.destroy_node()
+
+
+def test_legs_out_of_view_do_not_stop_the_arms(ctx):
+    """An operator at a desk: the legs' confidence is ~0, the arms' high, the whole-body
+    confidence under the threshold; the arm map follows (issue 10 item 12)."""
+    conf = [0.95] * 24
+    for j in (4, 5, 7, 8, 10, 11):  # knees, ankles, feet
+        conf[j] = 0.02
+    node = make_teleop(ctx)
+    op = Operator(ctx)
+    ex = make_executor(ctx, node, op.node)
+    try:
+        op.enable(ex)
+        for _ in range(200):
+            op.pose(angles=ARM, confidence=0.3, joint_confidence=conf)
+            ex.spin_once(timeout_sec=0.02)
+            if op.status and op.status[-1].tracking:
+                break
+        assert op.status[-1].tracking and op.status[-1].reason == ""
     finally:
         ex.shutdown()
         node.destroy_node()

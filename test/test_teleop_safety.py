@@ -51,6 +51,9 @@ def test_gate_starts_disabled_and_reports_each_reason() -> None:
     gate.enable()
     assert r(gate.tick(1.0)) == "no_pose_yet"
     assert r(gate.check(1.0, 1.0, False, 1.0, ANGLES)) == "invalid"
+    assert r(gate.check(1.0, 1.0, True, 1.0, ANGLES, refusal="unconfirmed")) == "unconfirmed"
+    with pytest.raises(ValueError):  # a caller's reason must be a documented one
+        gate.check(1.0, 1.0, True, 1.0, ANGLES, refusal="because")
     assert r(gate.check(math.nan, 1.0, True, 1.0, ANGLES)) == "invalid"
     assert r(gate.check(1.0, math.inf, True, 1.0, ANGLES)) == "invalid"
     assert r(gate.check(1.0, 1.0, True, math.nan, ANGLES)) == "invalid"
@@ -536,3 +539,27 @@ def test_staleness_outranks_the_last_refusal() -> None:
         t += DT
         out = ctl.step(t)
     assert out is not None and out.status.reason == "stale"
+
+
+# ------------------------------------------------------- issue 10 item 12: per-joint confidence
+def test_confidence_is_that_of_the_joints_the_map_follows() -> None:
+    """An operator at a desk: legs out of view (confidence ~0), arms clear. G1's map follows
+    arm angles only, so the pose is followed; an occluded elbow is not."""
+    from mocap_ros.core.skeleton import JOINT_INDEX
+
+    ctl = TeleopController(g1())
+    legs = [JOINT_INDEX[n] for n in ("left_knee", "right_knee", "left_ankle", "right_ankle",
+                                     "left_foot", "right_foot")]
+    assert not set(legs) & set(ctl.used_joints)
+    conf = np.full(24, 0.95)
+    conf[legs] = 0.02
+    ctl.enable(0.0)
+    # the whole-body mean would be 0.72, the legs alone 0.02: neither decides
+    assert ctl.on_pose(0.0, 0.0, True, 0.1, pose_quats(), joint_confidence=conf).accept
+    elbow = conf.copy()
+    elbow[JOINT_INDEX["left_elbow"]] = 0.2
+    d = ctl.on_pose(0.02, 0.02, True, 0.99, pose_quats(), joint_confidence=elbow)
+    assert d.reason == "low_confidence"
+    # an array that does not cover the joints is refused, never read as confident
+    assert ctl.on_pose(0.04, 0.04, True, 1.0, pose_quats(),
+                       joint_confidence=np.ones(5)).reason == "invalid"

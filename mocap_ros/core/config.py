@@ -75,6 +75,17 @@ class MocapConfig:
     runtime: str = _f("torch", "Inference runtime for the HMR network: torch, or onnxruntime "
                       "(CPU only; exported from the same weights at start-up).",
                       choices=RUNTIMES)
+    hands: bool = _f(False, "Also estimate both hands (MediaPipe's hand landmark model on ROIs "
+                     "from the body's wrists): BodyPose left_hand/right_hand, and the SMPL "
+                     "wrist rotation from the observed palm. Off: the hands say invalid, "
+                     "reason 'disabled'. Costs one hand pass per visible hand.")
+    hands_min_presence: float = _f(0.5, "hands: a hand whose presence score is below this is "
+                                   "invalid (reason low_presence).", min_value=0.0,
+                                   max_value=1.0)
+    hands_min_wrist_visibility: float = _f(0.3, "hands: no hand pass for a wrist whose "
+                                           "visibility (landmarks) or body confidence (hmr) is "
+                                           "below this (reason no_wrist).", min_value=0.0,
+                                           max_value=1.0)
 
     def validate(self) -> MocapConfig:
         """Raise ValueError naming the field and its allowed values for anything out of range."""
@@ -119,6 +130,9 @@ class NodeSettings:
     publish_tf: bool = _f(True, "Broadcast the joint frames on /tf (valid poses only).")
     publish_markers: bool = _f(True, "Publish a MarkerArray skeleton on mocap/markers for RViz.")
     publish_debug_image: bool = _f(False, "Publish an overlay image on mocap/debug_image.")
+    publish_hand_tf: bool = _f(False, "With hands on: also broadcast a TF frame per hand "
+                               "keypoint (<prefix>left_hand_<keypoint>, parent: the camera "
+                               "frame; valid hands only; 42 frames per pose).")
     process_every_n: int = _f(1, "Process one frame in n (the newest); the others are skipped.",
                               min_value=1, max_value=1000)
     max_image_pixels: int = _f(4096 * 4096, "Frames larger than this many pixels are dropped.",
@@ -174,7 +188,15 @@ class TeleopSettings:
                              min_value=0.01, max_value=5.0)
     clock_skew_tolerance: float = _f(0.05, "Poses stamped further than this (s) in the future "
                                      "are refused.", min_value=0.0, max_value=5.0)
-    min_confidence: float = _f(0.5, "Poses with a lower confidence are refused.",
+    require_person_check: bool = _f(True, "Follow only bodies a person detector confirmed in "
+                                    "their frame (BodyPose.person_check == CONFIRMED): HMR "
+                                    "regresses a body from an empty scene too. false accepts "
+                                    "UNCHECKED poses (hmr with full_frame/roi boxes); "
+                                    "NOT_FOUND is always refused. Refusals read 'unconfirmed'.")
+    min_confidence: float = _f(0.5, "Poses with a lower confidence are refused. The "
+                               "confidence is the lowest per-joint confidence "
+                               "(BodyPose.joint_confidence) over the joints the robot map "
+                               "follows; the whole-body confidence when a pose has none.",
                                min_value=0.0, max_value=1.0)
     max_jump: float = _f(0.8, "A followed angle changing by more than this (rad, wrapped) "
                          "between accepted poses, or a joint command by more than this times "
@@ -188,6 +210,15 @@ class TeleopSettings:
                             max_value=100.0)
     filter_d_cutoff: float = _f(1.0, "One Euro filter derivative cutoff (Hz).",
                                 min_value=0.01, max_value=100.0)
+    filter_type: str = _f("one_euro", "Pose filter: one_euro (speed-adaptive low-pass) or "
+                          "kalman (constant-velocity Kalman: ramps without lag, ~1.5 deg "
+                          "overshoot when a fast motion stops). Numbers: bench/RESULTS.md.",
+                          choices=("one_euro", "kalman"))
+    filter_measurement_noise: float = _f(0.03, "Kalman filter: pose noise (rad, std).",
+                                         min_value=1e-4, max_value=1.0)
+    filter_process_noise: float = _f(0.1, "Kalman filter: acceleration noise density "
+                                     "(rad^2/s^3); more follows faster and smooths less.",
+                                     min_value=1e-4, max_value=1e4)
     joint_states_timeout: float = _f(0.5, "~/enable needs, for every joint of the map, a "
                                      "joint_states entry this recent (s; merged per joint "
                                      "across publishers): commands start from where the "
@@ -262,4 +293,57 @@ class CameraSettings:
                              "or an image folder")
         if not self.frame_id.strip():
             raise ValueError("frame_id is empty: tf2 cannot use an image without a frame")
+        return self
+
+
+# ---------------------------------------------------------------- sim_robot
+SIM_COMMAND_TYPES = OUTPUT_TYPES
+
+
+@dataclass
+class SimSettings:
+    """sim_robot's parameters (MuJoCo robot under joint position control)."""
+
+    robot: str = _f("fr3", "Robot model: a shipped name (fr3, g1; G1 with its base fixed) or "
+                    "a path to an MJCF or URDF file.")
+    limits_config: str = _f("", "Teleop joint map YAML whose enforced velocity/acceleration "
+                            "limits commands are checked against (config/teleop_*.yaml). "
+                            "Empty = teleop_<robot>.yaml for a shipped robot; joints it does "
+                            "not name use the model's velocity limits and "
+                            "default_acceleration_limit.")
+    default_acceleration_limit: float = _f(10.0, "Acceleration limit (rad/s^2) for joints the "
+                                           "limits config does not name.",
+                                           min_value=0.01, max_value=1000.0)
+    limit_tolerance: float = _f(0.02, "Relative margin before a command counts as exceeding "
+                                "a limit (0.02 = 2 % over).", min_value=0.0, max_value=10.0)
+    command_type: str = _f("joint_state", "Message type on joint_commands: joint_state, "
+                           "joint_trajectory (interpolated through its points, honouring "
+                           "time_from_start) or float64_multi_array (order: joint_order).",
+                           choices=SIM_COMMAND_TYPES)
+    joint_order: str = _f("", "Comma-separated joint names of a Float64MultiArray command. "
+                          "Empty = the limits config's joint order (what teleop_node sends).")
+    publish_rate_hz: float = _f(200.0, "joint_states rate (Hz); the physics (2 ms steps) is "
+                                "advanced to the clock at every publish.",
+                                min_value=100.0, max_value=1000.0)
+    bandwidth_hz: float = _f(8.0, "Position-loop bandwidth of every joint (Hz): kp = I w^2, "
+                             "kv = 2 zeta I w with I the joint's inertia at home.",
+                             min_value=0.5, max_value=50.0)
+    damping_ratio: float = _f(1.0, "Damping ratio zeta of the position loops.",
+                              min_value=0.1, max_value=5.0)
+    floor: bool = _f(True, "Add a floor plane (contacts with it are reported).")
+    floor_height: float = _f(0.0, "Floor height (m) in the robot's base frame.",
+                             min_value=-10.0, max_value=10.0)
+    render_rate_hz: float = _f(0.0, "Publish sim/image (rgb8) at this rate; 0 = off. Needs an "
+                               "off-screen OpenGL: MUJOCO_GL=egl or osmesa.",
+                               min_value=0.0, max_value=30.0)
+    render_width: int = _f(320, "sim/image width (px).", min_value=16, max_value=4096)
+    render_height: int = _f(240, "sim/image height (px).", min_value=16, max_value=4096)
+    diagnostics_period: float = _f(1.0, "Seconds between /diagnostics, sim/contacts and "
+                                   "sim/limit_violations reports.",
+                                   min_value=0.05, max_value=60.0)
+
+    def validate(self) -> SimSettings:
+        _validate_fields(self)
+        if not self.robot.strip():
+            raise ValueError("robot is empty: give fr3, g1 or a model file")
         return self

@@ -90,3 +90,18 @@ def bone_offsets(rest_joints: np.ndarray) -> np.ndarray:
         if p >= 0:
             offsets[..., j, :] = rest[..., j, :] - rest[..., p, :]
     return offsets
+
+# The 21-keypoint hand (MediaPipe Hands, FreiHAND, OneHand10K): 0 wrist, then per finger 4
+# points from the palm out. Here (not in estimation/hands) so io/ and ros/ can name TF frames
+# and draw bones without importing the estimator.
+HAND_KEYPOINT_NAMES: tuple[str, ...] = (
+    "wrist",
+    "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
+    "index_mcp", "index_pip", "index_dip", "index_tip",
+    "middle_mcp", "middle_pip", "middle_dip", "middle_tip",
+    "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
+    "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip",
+)
+# Parent keypoint of each (-1 for the wrist): every finger's first point hangs off the wrist.
+HAND_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15,
+                                 0, 17, 18, 19)

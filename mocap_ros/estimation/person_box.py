@@ -17,6 +17,13 @@ detector       :class:`DetectorBox`: MediaPipe's person box, on a background thr
                (:class:`~mocap_ros.estimation.detector.BackgroundDetector`) or every n frames inline
 =============  ==============================================================================
 
+Every source also says whether a person detector vouched for its last box
+(``person_check``: :data:`~mocap_ros.core.result.PERSON_UNCHECKED` when no detector looked,
+``PERSON_CONFIRMED`` or ``PERSON_NOT_FOUND``), which mocap_node puts in BodyPose so that teleop
+never follows a body nobody confirmed. ``track`` re-confirms its track with the detector every
+``confirm_every`` frames and drops it when the detector no longer sees a person there: HMR
+regresses a body from any crop, so a track must not sustain itself on its own output.
+
 Everything here but :func:`make_box_source`'s default detector is pure Python/numpy and
 needs no mediapipe; any object with ``detect(rgb) -> box | None`` can be the detector.
 """
@@ -27,12 +34,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mocap_ros.core.result import BodyPoseResult
+from mocap_ros.core.result import (
+    PERSON_CONFIRMED,
+    PERSON_NOT_FOUND,
+    PERSON_UNCHECKED,
+    BodyPoseResult,
+)
 
 Box = np.ndarray  # (4,) float64: x, y, w, h in pixels
 
 
 class BoxSource(Protocol):
+    person_check: int  # PERSON_* of the last next_box
+
     def next_box(self, rgb_shape: tuple[int, ...], rgb: np.ndarray | None = None
                  ) -> Box | None: ...
 
@@ -59,6 +73,8 @@ def clip_box(box: Box, image_shape: tuple[int, ...]) -> Box | None:
 class FullFrameBox:
     """``full_frame``: no box; the whole frame is processed."""
 
+    person_check = PERSON_UNCHECKED
+
     def next_box(self, rgb_shape: tuple[int, ...], rgb: np.ndarray | None = None) -> None:
         return None
 
@@ -71,6 +87,8 @@ class FullFrameBox:
 
 class RoiBox:
     """``roi``: the same configured box for every frame."""
+
+    person_check = PERSON_UNCHECKED
 
     def __init__(self, roi: Any) -> None:
         self.box = _as_box(roi)
@@ -114,6 +132,7 @@ class DetectorBox:
         self.detector = detector
         self._count = 0
         self._box: Box | None = None
+        self.person_check = PERSON_UNCHECKED
 
     def next_box(self, rgb_shape: tuple[int, ...], rgb: np.ndarray | None = None
                  ) -> Box | None:
@@ -128,7 +147,9 @@ class DetectorBox:
                 self._box = None if found is None else np.asarray(found, np.float64)
             self._count += 1
             box = self._box
-        return None if box is None else clip_box(box, rgb_shape)
+        box = None if box is None else clip_box(box, rgb_shape)
+        self.person_check = PERSON_NOT_FOUND if box is None else PERSON_CONFIRMED
+        return box
 
     def update(self, result: BodyPoseResult) -> None:
         pass
@@ -151,15 +172,23 @@ class TrackBox:
     """
 
     def __init__(self, reinit: Any = None, margin: float = 0.2, alpha: float = 0.6,
-                 min_size_px: float = 24.0, min_joints_inside: int = 4) -> None:
+                 min_size_px: float = 24.0, min_joints_inside: int = 4,
+                 confirm_every: int = 5, min_overlap: float = 0.3) -> None:
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+        if confirm_every < 1:
+            raise ValueError(f"confirm_every must be >= 1, got {confirm_every}")
+        self.confirm_every = confirm_every
+        self.min_overlap = min_overlap
+        self._since_confirm = 0
+        self.dropped_unconfirmed = 0  # tracks the detector no longer vouched for
         self.reinit = reinit if reinit is not None else FullFrameBox()
         self.margin = margin
         self.alpha = alpha
         self.min_size_px = min_size_px
         self.min_joints_inside = min_joints_inside
         self._box: Box | None = None  # smoothed, clipped track box; None = lost
+        self._check = PERSON_UNCHECKED  # the last detector verdict this track rests on
         self._shape: tuple[int, ...] | None = None
         self.lost_count = 0  # times the track was lost (for diagnostics and tests)
 
@@ -170,12 +199,32 @@ class TrackBox:
     def reset(self) -> None:
         self._box = None
 
+    @property
+    def person_check(self) -> int:
+        return self._check
+
     def next_box(self, rgb_shape: tuple[int, ...], rgb: np.ndarray | None = None
                  ) -> Box | None:
         self._shape = tuple(rgb_shape[:2])
+        has_detector = isinstance(self.reinit, DetectorBox)
         if self._box is not None:
+            self._since_confirm += 1
+            if has_detector and self._since_confirm >= self.confirm_every:
+                self._since_confirm = 0
+                found = self.reinit.next_box(rgb_shape, rgb)
+                if found is None or box_overlap(found, self._box) < self.min_overlap:
+                    # The detector sees nobody where the track is: drop it, and say so
+                    # for this frame (not the full frame's phantom).
+                    self._lose()
+                    self.dropped_unconfirmed += 1
+                    self._check = PERSON_NOT_FOUND
+                    return found
+                self._check = PERSON_CONFIRMED
             return self._box.copy()
-        return self.reinit.next_box(rgb_shape, rgb)
+        box = self.reinit.next_box(rgb_shape, rgb)
+        self._since_confirm = 0
+        self._check = self.reinit.person_check
+        return box
 
     def _lose(self) -> None:
         if self._box is not None:
@@ -213,6 +262,24 @@ class TrackBox:
             close()
 
 
+def uses_detector(source: Any) -> bool:
+    """True when a person detector stands behind the source's boxes (``detector``, or
+    ``track`` re-finding and re-confirming with one): no box then means nobody is there."""
+    if isinstance(source, DetectorBox):
+        return True
+    return isinstance(source, TrackBox) and isinstance(source.reinit, DetectorBox)
+
+
+def box_overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area (0..1): a detector box inside a generous
+    track box still counts as the same person."""
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
+    small = min(a[2] * a[3], b[2] * b[3])
+    return float(iw * ih / small) if small > 0 else 0.0
+
+
 def make_box_source(config: Any, detector: Any = None) -> FullFrameBox | RoiBox | TrackBox | \
         DetectorBox:
     """The box source for ``config.bbox_mode`` (a MocapConfig or anything with its fields
@@ -237,6 +304,8 @@ def make_box_source(config: Any, detector: Any = None) -> FullFrameBox | RoiBox 
             detector = PersonDetector()
         return DetectorBox(detector, every_n=every_n)
     if mode == "track":
-        reinit = DetectorBox(detector, every_n=every_n) if detector is not None else None
-        return TrackBox(reinit=reinit)
+        # While tracking, the detector is asked once every ``every_n`` frames (to confirm);
+        # while lost, on every frame it can keep up with (to re-find the person).
+        reinit = DetectorBox(detector, every_n=1) if detector is not None else None
+        return TrackBox(reinit=reinit, confirm_every=every_n)
     raise ValueError(f"bbox_mode={mode!r} is not one of full_frame, roi, track, detector")

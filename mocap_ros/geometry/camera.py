@@ -90,3 +90,43 @@ def project(points_cam: np.ndarray, K: Intrinsics) -> np.ndarray:
         u = K.fx * points_cam[..., 0] / z + K.cx
         v = K.fy * points_cam[..., 1] / z + K.cy
     return np.stack((u, v), axis=-1)
+
+
+# The landmarks backend places its body and the hands with it (moved here from
+# estimation/landmarks/ik.py so that estimation/hands need not import the landmarks backend).
+def solve_root_translation(joints: np.ndarray, uv: np.ndarray, weights: np.ndarray,
+                           K: Intrinsics, refinements: int = 2) -> np.ndarray | None:
+    """Translation T (3,) such that the pinhole projection of ``joints + T`` (N, 3, camera
+    frame) best fits the pixels ``uv`` (N, 2), weighted (N,). Linear least squares (the
+    derivation: :mod:`mocap_ros.estimation.landmarks.ik`'s doc), then ``refinements``
+    re-weighted solves that turn the algebraic error into the
+    reprojection error. None when it is under-determined or puts a point behind the camera.
+    """
+    X = np.asarray(joints, np.float64)
+    uv = np.asarray(uv, np.float64)
+    w = np.clip(np.asarray(weights, np.float64), 0.0, None)
+    keep = np.isfinite(X).all(-1) & np.isfinite(uv).all(-1) & (w > 0)
+    if keep.sum() < 2:
+        return None
+    X, uv, w = X[keep], uv[keep], w[keep]
+    du, dv = uv[:, 0] - K.cx, uv[:, 1] - K.cy
+    n = len(X)
+    A = np.zeros((2 * n, 3))
+    A[:n, 0] = K.fx
+    A[:n, 2] = -du
+    A[n:, 1] = K.fy
+    A[n:, 2] = -dv
+    b = np.concatenate((du * X[:, 2] - K.fx * X[:, 0], dv * X[:, 2] - K.fy * X[:, 1]))
+    depth = np.ones(n)
+    T = None
+    for _ in range(1 + refinements):
+        r = np.sqrt(w) / depth
+        rr = np.concatenate((r, r))
+        sol, _, rank, _ = np.linalg.lstsq(A * rr[:, None], b * rr, rcond=None)
+        if rank < 3 or not np.isfinite(sol).all():
+            return None
+        depth = X[:, 2] + sol[2]
+        if (depth <= 1e-3).any():
+            return None
+        T = sol
+    return T

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mocap_ros.core.result import BodyPoseResult, HandResult
-from mocap_ros.core.skeleton import JOINT_NAMES, PARENTS
+from mocap_ros.core.skeleton import HAND_KEYPOINT_NAMES, JOINT_NAMES, PARENTS
 from mocap_ros.geometry.rotations import quat_to_matrix
 
 if TYPE_CHECKING:
@@ -117,3 +117,20 @@ def transform_content(result: BodyPoseResult, camera_frame: str,
     return out
 
 
+def hand_transform_content(result: BodyPoseResult, camera_frame: str,
+                           prefix: str = "mocap_") -> list[dict[str, Any]]:
+    """TF frames for the keypoints of each VALID hand: ``<prefix><side>_hand_<keypoint>``
+    (e.g. ``mocap_right_hand_index_tip``; keypoint names as
+    ``core.skeleton.HAND_KEYPOINT_NAMES``), parent the camera frame, at the
+    keypoint's camera-frame position, oriented as the palm (the hand's orientation), so a
+    tool frame can be taken at any fingertip. Same dict layout as :func:`transform_content`.
+    Hands off or invalid: no frames."""
+    out = []
+    for side, hand in (("left", result.left_hand), ("right", result.right_hand)):
+        if hand is None or not hand.valid:
+            continue
+        rot = tuple(float(v) for v in np.asarray(hand.orientation).reshape(4))
+        for name, p in zip(HAND_KEYPOINT_NAMES, np.asarray(hand.keypoints_cam), strict=True):
+            out.append({"parent": camera_frame, "child": f"{prefix}{side}_hand_{name}",
+                        "translation": tuple(float(v) for v in p), "rotation": rot})
+    return out

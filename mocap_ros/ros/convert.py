@@ -8,8 +8,12 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from mocap_ros.core.result import BodyPoseResult
-from mocap_ros.core.skeleton import PARENTS
-from mocap_ros.io.messages import body_pose_content, transform_content
+from mocap_ros.core.skeleton import HAND_PARENTS, PARENTS
+from mocap_ros.io.messages import (
+    body_pose_content,
+    hand_transform_content,
+    transform_content,
+)
 from mocap_ros.msg import BodyPose, HandPose
 
 
@@ -63,8 +67,19 @@ def _hand_pose(c: dict) -> HandPose:
 
 def to_transforms(result: BodyPoseResult, header: Header, prefix: str) -> list[TransformStamped]:
     """camera frame -> <prefix>pelvis -> every joint under its parent (see transform_content)."""
+    return _stamped(transform_content(result, header.frame_id, prefix), header)
+
+
+def to_hand_transforms(result: BodyPoseResult, header: Header, prefix: str
+                       ) -> list[TransformStamped]:
+    """camera frame -> <prefix><side>_hand_<keypoint> for each valid hand
+    (see hand_transform_content); empty when the hands are off or invalid."""
+    return _stamped(hand_transform_content(result, header.frame_id, prefix), header)
+
+
+def _stamped(content: list[dict], header: Header) -> list[TransformStamped]:
     out = []
-    for t in transform_content(result, header.frame_id, prefix):
+    for t in content:
         tf = TransformStamped()
         tf.header.stamp = header.stamp
         tf.header.frame_id = t["parent"]
@@ -94,8 +109,25 @@ def to_markers(result: BodyPoseResult, header: Header, lifetime_s: float = 0.5) 
     joints.color.r, joints.color.g, joints.color.b, joints.color.a = 0.9, 0.3, 0.1, 1.0
     joints.pose.orientation.w = 1.0
     joints.points = [_point(p) for p in result.joints_cam]
-    for m in (bones, joints):
+    arr.markers = [bones, joints]
+    # Hands: one LINE_LIST per side (ids 2, 3), always sent so a hand that turns invalid is
+    # cleared (DELETE) rather than left frozen in RViz until its lifetime ends.
+    for k, (hand, rgb) in enumerate(((result.left_hand, (0.2, 0.6, 1.0)),
+                                     (result.right_hand, (1.0, 0.4, 0.8)))):
+        m = Marker(header=header, ns="mocap_hands", id=2 + k, type=Marker.LINE_LIST,
+                   action=Marker.ADD)
+        m.pose.orientation.w = 1.0
+        m.scale.x = 0.006
+        m.color.r, m.color.g, m.color.b, m.color.a = (*rgb, 1.0)
+        if hand is not None and hand.valid:
+            kp = np.asarray(hand.keypoints_cam)
+            for j, p in enumerate(HAND_PARENTS):
+                if p >= 0:
+                    m.points += [_point(kp[p]), _point(kp[j])]
+        else:
+            m.action = Marker.DELETE
+        arr.markers.append(m)
+    for m in arr.markers:
         m.lifetime.sec = int(lifetime_s)
         m.lifetime.nanosec = int((lifetime_s % 1) * 1e9)
-    arr.markers = [bones, joints]
     return arr

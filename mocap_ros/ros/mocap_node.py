@@ -21,15 +21,15 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from mocap_ros.core.config import MocapConfig, NodeSettings
-from mocap_ros.core.result import BodyPoseResult
-from mocap_ros.core.skeleton import PARENTS
+from mocap_ros.core.result import PERSON_CONFIRMED, PERSON_NOT_FOUND, BodyPoseResult
+from mocap_ros.core.skeleton import HAND_PARENTS, PARENTS
 from mocap_ros.estimation.detector import mediapipe_available
 from mocap_ros.estimation.factory import make_estimator, resolve_backend
-from mocap_ros.estimation.person_box import make_box_source
+from mocap_ros.estimation.person_box import make_box_source, uses_detector
 from mocap_ros.geometry.camera import Intrinsics
 from mocap_ros.io.images import ImageDecodeError, compressed_to_rgb, raw_to_rgb, rgb_to_raw
 from mocap_ros.msg import BodyPose
-from mocap_ros.ros.convert import to_body_pose, to_markers, to_transforms
+from mocap_ros.ros.convert import to_body_pose, to_hand_transforms, to_markers, to_transforms
 from mocap_ros.ros.latest import LatestSlot
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.ros.run import run_node
@@ -71,8 +71,10 @@ class MocapNode(Node):
         self.config: MocapConfig = declare_dataclass(self, MocapConfig)
         self.estimator = make_estimator(self.config)
         self.box_source = self._make_box_source()
+        # HMR regresses a body from any crop: where a detector is in use (detector, and
+        # track with its detector), no box means nobody is there.
         self._needs_person_box = (resolve_backend(self.config) == "hmr"
-                                  and self.config.bbox_mode == "detector")
+                                  and uses_detector(self.box_source))
         if resolve_backend(self.config) == "hmr" and self.config.bbox_mode in ("full_frame",
                                                                                 "roi"):
             self.get_logger().warning(
@@ -84,7 +86,8 @@ class MocapNode(Node):
         what = (f"hmr on {self.estimator.device} ({self.estimator.precision}, n_iter="
                 f"{self.config.n_iter}), body model {self.config.body_model}"
                 if backend == "hmr" else "landmarks (MediaPipe BlazePose + IK, skeleton body)")
-        log.info(f"{what}, person box {self.config.bbox_mode}")
+        log.info(f"{what}, person box {self.config.bbox_mode}"
+                 + (", hands on" if self.config.hands else ""))
 
         self.stats: Counter[str] = Counter()
         self._latency_ms: deque[float] = deque(maxlen=300)
@@ -199,9 +202,14 @@ class MocapNode(Node):
             # means nobody is there, and that must never become a valid pose.
             result = BodyPoseResult.invalid("no_person", precision=self.estimator.precision,
                                             n_iter=self.config.n_iter,
-                                            device=str(self.estimator.device))
+                                            device=str(self.estimator.device),
+                                            person_check=PERSON_NOT_FOUND)
         else:
             result = self.estimator.process(rgb, box, self._intrinsics(w, h))
+        if self.estimator.name == "hmr":
+            # the landmarks backend finds the person itself and says so in its result
+            result.person_check = self.box_source.person_check
+            result.person_score = 1.0 if result.person_check == PERSON_CONFIRMED else 0.0
         self.box_source.update(result)
         self._publish(result, header, rgb)
         now = time.monotonic()
@@ -209,13 +217,19 @@ class MocapNode(Node):
         self._processed_times.append(now)
         self.stats["processed"] += 1
         self.stats["valid" if result.valid else "invalid"] += 1
+        if self.config.hands:
+            self.stats["hands_valid"] += sum(bool(h is not None and h.valid)
+                                             for h in (result.left_hand, result.right_hand))
 
     def _publish(self, result: BodyPoseResult, header: object, rgb: np.ndarray) -> None:
         self.pose_pub.publish(to_body_pose(result, header))
         if not result.valid:
             return
         if self.tf is not None:
-            self.tf.send(to_transforms(result, header, self.settings.frame_prefix))
+            tfs = to_transforms(result, header, self.settings.frame_prefix)
+            if self.settings.publish_hand_tf:
+                tfs += to_hand_transforms(result, header, self.settings.frame_prefix)
+            self.tf.send(tfs)
         if self.marker_pub is not None:
             self.marker_pub.publish(to_markers(result, header))
         if self.debug_pub is not None:
@@ -230,6 +244,16 @@ class MocapNode(Node):
         for j, p in enumerate(PARENTS):
             if p >= 0:
                 cv2.line(canvas, tuple(kp[p]), tuple(kp[j]), (40, 220, 60), 2)
+        for hand, color in ((result.left_hand, (60, 150, 255)),
+                            (result.right_hand, (255, 100, 200))):
+            if hand is None or not hand.valid:
+                continue
+            hk = np.round(np.clip(hand.keypoints_2d, -limit, limit)).astype(int)
+            for j, p in enumerate(HAND_PARENTS):
+                if p >= 0:
+                    cv2.line(canvas, tuple(hk[p]), tuple(hk[j]), color, 1)
+            for pt in hk:
+                cv2.circle(canvas, tuple(pt), 2, color, -1)
         x, y, bw, bh = (int(v) for v in result.bbox)
         cv2.rectangle(canvas, (x, y), (x + bw, y + bh), (250, 200, 0), 1)
         data, step = rgb_to_raw(canvas, "rgb8")

@@ -46,7 +46,7 @@ from mocap_ros.core.config import TeleopSettings
 from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.teleop.controller import TeleopController
-from mocap_ros.teleop.filters import OneEuroParams
+from mocap_ros.teleop.filters import KalmanParams, OneEuroParams
 from mocap_ros.teleop.robot_setup import TeleopRobot
 from mocap_ros.teleop.safety import SafetyParams
 
@@ -86,7 +86,10 @@ class TeleopNode(Node):
         self.controller = TeleopController(
             self.joint_map, rate_hz=s.rate_hz, hold_mode=s.hold_mode,
             filter_params=OneEuroParams(min_cutoff=s.filter_min_cutoff, beta=s.filter_beta,
-                                        d_cutoff=s.filter_d_cutoff),
+                                        d_cutoff=s.filter_d_cutoff)
+            if s.filter_type == "one_euro" else
+            KalmanParams(measurement_noise=s.filter_measurement_noise,
+                         process_noise=s.filter_process_noise),
             safety_params=SafetyParams(pose_timeout=s.pose_timeout,
                                        clock_skew_tolerance=s.clock_skew_tolerance,
                                        min_confidence=s.min_confidence, max_jump=s.max_jump,
@@ -134,8 +137,15 @@ class TeleopNode(Node):
         quats = np.array([[q.x, q.y, q.z, q.w] for q in msg.local_rotations], np.float64)
         if quats.shape != (24, 4):
             quats = np.full((24, 4), np.nan)  # malformed: the controller refuses it
+        conf = np.asarray(msg.joint_confidence, np.float64)
+        refusal = ""
+        if msg.valid and msg.person_check != BodyPose.PERSON_CONFIRMED and (
+                self.settings.require_person_check
+                or msg.person_check == BodyPose.PERSON_NOT_FOUND):
+            refusal = "unconfirmed"  # no person detector vouched for this body
         self.controller.on_pose(stamp, self.last_pose_rx_s, bool(msg.valid),
-                                float(msg.confidence), quats)
+                                float(msg.confidence), quats,
+                                joint_confidence=conf if conf.size else None, refusal=refusal)
 
     def _on_joint_states(self, msg: JointState) -> None:
         t = time.monotonic()

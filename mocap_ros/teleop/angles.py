@@ -122,6 +122,34 @@ ANGLE_NAMES: tuple[str, ...] = (
 )
 ANGLE_INDEX: dict[str, int] = {n: i for i, n in enumerate(ANGLE_NAMES)}
 
+# The SMPL joints whose estimates decide each angle: the joint's own rotation is read from
+# the position of its child, so both count (and the parent frame it is measured in). A robot
+# map that follows an angle trusts these joints, and teleop gates on their confidence only:
+# an operator at a desk has no legs in view, which must not stop an arm.
+_ARM_JOINTS = {  # side: (collar, shoulder, elbow, wrist, hand)
+    "left": (13, 16, 18, 20, 22), "right": (14, 17, 19, 21, 23)}
+
+
+def _angle_joints() -> dict[str, tuple[int, ...]]:
+    out: dict[str, tuple[int, ...]] = {}
+    for side, (collar, shoulder, elbow, wrist, hand) in _ARM_JOINTS.items():
+        for a in ARM_ANGLES:
+            if a.startswith("shoulder"):
+                joints = (9, collar, shoulder, elbow)
+            elif a == "elbow_flexion":
+                joints = (shoulder, elbow, wrist)
+            elif a == "forearm_pronation":
+                joints = (elbow, wrist, hand)
+            else:  # wrist flexion / deviation
+                joints = (wrist, hand)
+            out[f"{side}_{a}"] = joints
+    for a in BODY_ANGLES:
+        out[a] = (0, 1, 2, 9, 16, 17) if a.startswith("torso") else (9, 12, 15, 16, 17)
+    return out
+
+
+ANGLE_JOINTS: dict[str, tuple[int, ...]] = _angle_joints()
+
 # Angles whose meaning flips under a left/right mirror: turning to the operator's left is
 # turning to the mirror image's right. Side-prefixed anatomical angles keep their sign
 # (they are defined mirror-symmetrically); pitch angles lie in the sagittal plane.

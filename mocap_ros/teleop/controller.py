@@ -106,9 +106,10 @@ from mocap_ros.core.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, REST_JOINT
 from mocap_ros.geometry.rotations import FloatArray, quat_to_matrix
 from mocap_ros.teleop.angles import (
     ANATOMICAL_RANGES,
+    ANGLE_JOINTS,
     local_rotations_to_angles,
 )
-from mocap_ros.teleop.filters import OneEuroFilter, OneEuroParams, RateLimiter
+from mocap_ros.teleop.filters import KalmanParams, OneEuroParams, RateLimiter, make_filter
 from mocap_ros.teleop.retarget import RobotJointMap
 from mocap_ros.teleop.robot_setup import TeleopRobot
 from mocap_ros.teleop.safety import Decision, SafetyGate, SafetyParams
@@ -181,7 +182,7 @@ class TeleopController:
         *,
         rate_hz: float = 50.0,
         hold_mode: str = "hold",
-        filter_params: OneEuroParams | None = None,
+        filter_params: OneEuroParams | KalmanParams | None = None,
         safety_params: SafetyParams | None = None,
         angle_ranges: Mapping[str, tuple[float, float]] | None = None,
         robot: TeleopRobot | None = None,
@@ -199,6 +200,8 @@ class TeleopController:
         self.max_step_dt = 2.0 / self.rate_hz
         self.hold_mode = hold_mode
         self._followed = joint_map.followed_angles
+        # the SMPL joints those angles rest on: the pose's confidence is theirs
+        self.used_joints = tuple(sorted({j for n in self._followed for j in ANGLE_JOINTS[n]}))
         ranges = ANATOMICAL_RANGES if angle_ranges is None else angle_ranges
         self.gate = SafetyGate(
             safety_params,
@@ -207,7 +210,7 @@ class TeleopController:
             command_scale=joint_map.scale,
         )
         n_filtered = robot.n_features if self.task and robot is not None else len(joint_map)
-        self.filter = OneEuroFilter(n_filtered, filter_params)
+        self.filter = make_filter(n_filtered, filter_params)  # One Euro or Kalman
         self.limiter = RateLimiter(
             joint_map.lower,
             joint_map.upper,
@@ -327,8 +330,15 @@ class TeleopController:
         valid: bool,
         confidence: float,
         local_quats: ArrayLike,
+        joint_confidence: ArrayLike | None = None,
+        refusal: str = "",
     ) -> Decision:
-        """Feed one pose; returns the gate's decision (also reported by the next `step`)."""
+        """Feed one pose; returns the gate's decision (also reported by the next `step`).
+
+        ``joint_confidence`` (24, SMPL order; BodyPose's per-joint confidence): when given,
+        the pose's confidence is the lowest over the joints the map follows
+        (`angles.ANGLE_JOINTS`), not ``confidence`` (the whole body's). ``refusal``: a reason
+        the caller already has to refuse the pose (see `SafetyGate.check`)."""
         if self.gate.enabled and np.isfinite(now_s):
             self._observe_clock(float(now_s))
         angles: dict[str, float] | None = None
@@ -350,9 +360,12 @@ class TeleopController:
             vec = np.array([angles[n] for n in self._followed], dtype=np.float64)
             if not self.task:
                 command = self.map.command(angles)
+        if joint_confidence is not None:
+            confidence = used_confidence(joint_confidence, self.used_joints)
         previous_stamp = self.gate.last_accepted_stamp
         decision = self.gate.check(
-            stamp_s, now_s, bool(valid) and angles is not None, confidence, vec, command
+            stamp_s, now_s, bool(valid) and angles is not None, confidence, vec, command,
+            refusal=refusal,
         )
         if not self.gate.enabled:
             return decision
@@ -502,3 +515,12 @@ class TeleopController:
     def target(self) -> FloatArray | None:
         """The filtered, clamped command the output is moving toward while tracking."""
         return None if self._target is None else self._target.copy()
+
+
+def used_confidence(joint_confidence: ArrayLike, joints: tuple[int, ...]) -> float:
+    """The lowest per-joint confidence over ``joints``; NaN (refused as invalid) when the
+    array is malformed or does not cover them."""
+    c = np.asarray(joint_confidence, np.float64).reshape(-1)
+    if not joints or c.size <= max(joints) or not np.all(np.isfinite(c[list(joints)])):
+        return float("nan")
+    return float(c[list(joints)].min())

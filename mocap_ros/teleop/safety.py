@@ -8,6 +8,8 @@ hold("no_pose_yet").
 
 `check(pose_stamp_s, now_s, valid, confidence, angles)`, in this order:
   disabled      the gate is disabled
+  <refusal>     the caller's own reason to refuse this pose (`refusal=`): "unconfirmed"
+                when no person detector vouched for the body (BodyPose.person_check)
   invalid       `valid` is false, or any of stamp, now, confidence, angles is NaN/inf
   clock_skew    the stamp lies more than `clock_skew_tolerance` in the future of `now`
   stale         now - stamp > `pose_timeout`, or the stamp is not newer than the last
@@ -60,6 +62,7 @@ HOLD_REASONS: tuple[str, ...] = (
     "clock_skew",
     "out_of_range",
     "clock_jump",
+    "unconfirmed",
     "collision",
     "retarget",
 )
@@ -175,10 +178,17 @@ class SafetyGate:
         confidence: float,
         angles: Mapping[str, float] | ArrayLike,
         command: ArrayLike | None = None,
+        refusal: str = "",
     ) -> Decision:
+        """``refusal``: a reason the caller already has to refuse this pose (one of
+        HOLD_REASONS, e.g. ``unconfirmed``: no person detector vouched for the body)."""
         p = self.params
         if not self._enabled:
             return _hold("disabled")
+        if refusal:
+            if refusal not in HOLD_REASONS:
+                raise ValueError(f"refusal {refusal!r} is not one of {HOLD_REASONS}")
+            return _hold(refusal)
         vec = _as_vector(angles)
         if (
             not bool(valid)

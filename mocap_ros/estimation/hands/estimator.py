@@ -220,7 +220,7 @@ class HandEstimator:
         if rooted:
             cam = world - world[0] + np.asarray(wrist_cam, np.float64)
         else:
-            from mocap_ros.estimation.landmarks.ik import solve_root_translation
+            from mocap_ros.geometry.camera import solve_root_translation
 
             T = solve_root_translation(world, raw.image_xy, np.ones(len(world)), K)
             if T is None:

@@ -57,18 +57,11 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from mocap_ros.core.skeleton import HAND_KEYPOINT_NAMES
 from mocap_ros.geometry.rotations import matrix_to_quat
 
 FloatArray = NDArray[np.float64]
 
-HAND_KEYPOINT_NAMES: tuple[str, ...] = (
-    "wrist",
-    "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
-    "index_mcp", "index_pip", "index_dip", "index_tip",
-    "middle_mcp", "middle_pip", "middle_dip", "middle_tip",
-    "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
-    "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip",
-)
 NUM_HAND_KEYPOINTS = len(HAND_KEYPOINT_NAMES)
 FINGER_NAMES: tuple[str, ...] = ("thumb", "index", "middle", "ring", "pinky")
 # Keypoint chains per finger (wrist first where the first bone starts at the wrist).

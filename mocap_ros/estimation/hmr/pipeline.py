@@ -28,6 +28,7 @@ from mocap_ros.core.config import MocapConfig
 from mocap_ros.core.result import BodyPoseResult
 from mocap_ros.core.skeleton import NUM_JOINTS
 from mocap_ros.estimation.body_model import KinematicBody, skeleton_body, smpl_body
+from mocap_ros.estimation.confidence import keypoint_joint_confidence
 from mocap_ros.estimation.device import DTYPES, resolve_device, resolve_precision
 from mocap_ros.estimation.hmr.network import HMR
 from mocap_ros.estimation.hmr.preprocess import (
@@ -132,6 +133,16 @@ class MocapPipeline:
             from mocap_ros.estimation.hmr.fast_path import FastPath
 
             self.fast = FastPath(self)
+        # Hands (config.hands): from the body's SMPL wrists/elbows/hand joints, after HMR.
+        self.hands: Any = None
+        if self.config.hands:
+            from mocap_ros.estimation.hands.estimator import HandEstimator
+
+            self.hands = HandEstimator(
+                min_presence=self.config.hands_min_presence,
+                min_wrist_visibility=self.config.hands_min_wrist_visibility,
+                focal_length=self.config.focal_length,
+                fallback_hfov_deg=self.config.fallback_hfov_deg)
 
     def _check_onnx_runtime(self) -> None:
         if self.device.type != "cpu":
@@ -147,7 +158,9 @@ class MocapPipeline:
         return OrtHMR(self.hmr, self.config.n_iter)
 
     def close(self) -> None:
-        """Nothing to release (the Estimator protocol's close; models go with the object)."""
+        """Release the hand graph (the models go with the object)."""
+        if self.hands is not None:
+            self.hands.close()
 
     @property
     def fast_path_status(self) -> str:
@@ -253,7 +266,7 @@ class MocapPipeline:
         t0 = time.perf_counter()
         job = self._prepare(rgb, bbox, K)
         if isinstance(job, BodyPoseResult):
-            return job
+            return self._with_hands(rgb, job, None)
         verts = None
         if self.fast is not None:
             row, t1, t2 = self.fast.run(rgb, job.box)
@@ -263,8 +276,26 @@ class MocapPipeline:
             verts = None if all_verts is None else all_verts[0]
         result = self._finish_packed(row, job, verts)
         t3 = time.perf_counter()
+        result = self._with_hands(rgb, result, job.intr)
+        t4 = time.perf_counter()
         result.timings_ms = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
-                             "postprocess": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
+                             "postprocess": (t3 - t2) * 1e3, "total": (t4 - t0) * 1e3}
+        if self.hands is not None:
+            result.timings_ms["hands"] = (t4 - t3) * 1e3
+        return result
+
+    def _with_hands(self, rgb: np.ndarray, result: BodyPoseResult,
+                    intr: Intrinsics | None) -> BodyPoseResult:
+        """Hands on: both hands from the body's arms (invalid body: invalid hands and the
+        tracking reset), and each valid palm's orientation into the SMPL wrist."""
+        if self.hands is None:
+            return result
+        from mocap_ros.estimation.hands.wrist import apply_hand_orientation
+
+        hands = self.hands.estimate_from_body_result(rgb, result, intr)
+        result.left_hand, result.right_hand = hands["left"], hands["right"]
+        if result.valid and intr is not None:
+            apply_hand_orientation(result, hands, intr)
         return result
 
     def _run_network(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None, float,
@@ -355,5 +386,6 @@ class MocapPipeline:
             joints_cam=joints_cam.astype(f32), keypoints_2d=kp2d.astype(f32),
             betas=betas.astype(f32), camera=cam.astype(f32), root_translation=trans.astype(f32),
             bbox=box_xywh, vertices=None if verts is None else (verts + trans).astype(f32),
+            joint_confidence=keypoint_joint_confidence(kp2d, box.window, (height, width)),
             **meta,
         )

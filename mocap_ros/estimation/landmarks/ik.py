@@ -108,8 +108,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mocap_ros.core.skeleton import NUM_JOINTS, PARENTS, REST_JOINTS_APPROX, bone_offsets
+from mocap_ros.geometry.camera import solve_root_translation  # noqa: F401 (re-exported)
 from mocap_ros.geometry.kinematics import forward_kinematics_np
-from mocap_ros.geometry.rotations import axis_angle_to_matrix, matrix_to_quat, skew
+from mocap_ros.geometry.rotations import axis_angle_to_matrix, matrix_to_quat
 
 if TYPE_CHECKING:
     from mocap_ros.geometry.camera import Intrinsics
@@ -158,13 +159,39 @@ _REST_TORSO = float(np.linalg.norm(
     (_REST[16] + _REST[17]) / 2 - (_REST[1] + _REST[2]) / 2))  # hip centre -> shoulder centre
 _EPS = 1e-9
 _X, _Y, _Z = np.eye(3)
+# Unit rest bone directions (0 for the root), computed once rather than per frame.
+_OFF_LEN = np.linalg.norm(_OFF, axis=-1, keepdims=True)
+_OFF_DIR = _OFF / np.where(_OFF_LEN > _EPS, _OFF_LEN, 1.0)
 
 
 # ---------------------------------------------------------------- numpy rotation helpers
+# Speed (issue 13): the IK runs once per frame on one skeleton, so numpy's per-call overhead,
+# not arithmetic, is its cost. np.cross (two moveaxis per call) and np.linalg.norm were
+# most of it; the helpers below compute the same quantities with fewer, cheaper calls
+# (components written out, einsum dot products, branches taken only when some element needs
+# them). Results agree with the generic forms to ~1e-15.
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a x b over the last axis (..., 3), broadcasting like np.cross."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack((a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0), axis=-1)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dot products over the last axis (...,)."""
+    return np.einsum("...i,...i->...", a, b)
+
+
+def _norm(v: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("...i,...i->...", v, v))
+
+
 def _unit(v: np.ndarray, fallback: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors and norms; zero/non-finite-length vectors become ``fallback`` (or stay 0)."""
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    n = _norm(v)[..., None]
     ok = n > _EPS
+    if ok.all():
+        return v / n, n[..., 0]
     u = v / np.where(ok, n, 1.0)
     if fallback is not None:
         u = np.where(ok, u, np.broadcast_to(fallback, u.shape))
@@ -172,30 +199,40 @@ def _unit(v: np.ndarray, fallback: np.ndarray | None = None) -> tuple[np.ndarray
 
 
 def _arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Shortest-arc rotation taking unit vectors a to b (..., 3) (pi about a normal if opposite)."""
-    v = np.cross(a, b)
-    c = np.sum(a * b, axis=-1)
-    K = skew(v)
-    denom = np.where(c > -1.0 + 1e-9, 1.0 + c, 1.0)[..., None, None]
-    R = np.eye(3) + K + (K @ K) / denom
+    """Shortest-arc rotation taking unit vectors a to b (..., 3) (pi about a normal if opposite).
+
+    c I + [v]x + v v^T / (1 + c) with v = a x b, c = a . b: Rodrigues' I + [v]x + [v]x^2 / (1 + c)
+    with [v]x^2 = v v^T - |v|^2 I and |v|^2 = 1 - c^2."""
+    v = _cross(a, b)
+    c = _dot(a, b)
+    ok = c > -1.0 + 1e-9
+    denom = np.where(ok, 1.0 + c, 1.0)[..., None, None]
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    zero = np.zeros_like(x)
+    K = np.stack((zero, -z, y, z, zero, -x, -y, x, zero), axis=-1).reshape(*v.shape, 3)
+    R = c[..., None, None] * np.eye(3) + K + v[..., :, None] * v[..., None, :] / denom
+    if ok.all():
+        return R
     # Opposite vectors: pi about any axis normal to a.
     u = _normal_to(a)
     flip = 2.0 * u[..., :, None] * u[..., None, :] - np.eye(3)
-    return np.where((c > -1.0 + 1e-9)[..., None, None], R, flip)
+    return np.where(ok[..., None, None], R, flip)
 
 
 def _normal_to(p: np.ndarray) -> np.ndarray:
     """Some unit vector orthogonal to each unit vector p (..., 3)."""
     helper = np.where(np.abs(p[..., :1]) < 0.9, _X, _Y)
-    return _unit(np.cross(p, helper))[0]
+    return _unit(_cross(p, helper))[0]
 
 
 def _frame(p: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Right-handed frame with columns (unit p, s made orthogonal to p, p x s); a rotation
     even when s is parallel to p (then the second axis is an arbitrary normal of p)."""
     p = _unit(p, _X)[0]
-    s_perp, _ = _unit(s - np.sum(s * p, axis=-1, keepdims=True) * p, _normal_to(p))
-    return np.stack((p, s_perp, np.cross(p, s_perp)), axis=-1)
+    s = s - _dot(s, p)[..., None] * p
+    n = _norm(s)[..., None]
+    s_perp = s / n if (n > _EPS).all() else _unit(s, _normal_to(p))[0]
+    return np.stack((p, s_perp, _cross(p, s_perp)), axis=-1)
 
 
 def _rot_power(R: np.ndarray, t: float | np.ndarray) -> np.ndarray:
@@ -208,7 +245,7 @@ def _rot_power(R: np.ndarray, t: float | np.ndarray) -> np.ndarray:
 
 def _mv(R: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Batched matrix @ vector: (..., 3, 3) @ (..., 3)."""
-    return np.einsum("...ij,...j->...i", R, v)
+    return (R @ v[..., None])[..., 0]
 
 
 def _twisted(G: np.ndarray, axis: np.ndarray, s_rest: np.ndarray, s_obs: np.ndarray,
@@ -216,11 +253,11 @@ def _twisted(G: np.ndarray, axis: np.ndarray, s_rest: np.ndarray, s_obs: np.ndar
     """G turned about the unit ``axis`` by ``weight`` times the signed angle that carries
     ``G @ s_rest`` onto ``s_obs`` (both taken orthogonal to the axis)."""
     cur = _mv(G, np.broadcast_to(s_rest, axis.shape))
-    cur = cur - np.sum(cur * axis, -1, keepdims=True) * axis
-    obs = s_obs - np.sum(s_obs * axis, -1, keepdims=True) * axis
+    cur = cur - _dot(cur, axis)[..., None] * axis
+    obs = s_obs - _dot(s_obs, axis)[..., None] * axis
     cur, n1 = _unit(cur)
     obs, n2 = _unit(obs)
-    ang = np.arctan2(np.sum(axis * np.cross(cur, obs), -1), np.sum(cur * obs, -1))
+    ang = np.arctan2(_dot(axis, _cross(cur, obs)), _dot(cur, obs))
     ang = np.where((n1 > 1e-6) & (n2 > 1e-6), ang, 0.0)
     return axis_angle_to_matrix(axis, weight * ang) @ G
 
@@ -235,7 +272,7 @@ _SIN_LO, _SIN_HI = math.sin(math.radians(5.0)), math.sin(math.radians(20.0))
 
 def _bend_weight(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """0 when unit vectors a and b are (anti)parallel (no plane), 1 from 20 deg apart."""
-    s = np.linalg.norm(np.cross(a, b), axis=-1)
+    s = _norm(_cross(a, b))
     return _smoothstep((s - _SIN_LO) / (_SIN_HI - _SIN_LO))
 
 
@@ -287,7 +324,7 @@ def solve_landmark_ik(world: np.ndarray, visibility: np.ndarray | None = None) -
     def swing(j: int, child: int, target_vec: np.ndarray) -> np.ndarray:
         """G_j by the minimal swing of the child's rest bone onto target_vec; sets off[child]."""
         p = PARENTS[j]
-        rest_dir, _ = _unit(_OFF[child])
+        rest_dir = _OFF_DIR[child]
         Gp = G[..., p, :, :] if p >= 0 else np.eye(3)
         cur = _mv(Gp, np.broadcast_to(rest_dir, target_vec.shape))
         d, length = _unit(target_vec, cur)
@@ -298,12 +335,12 @@ def solve_landmark_ik(world: np.ndarray, visibility: np.ndarray | None = None) -
     hip_c = (lm(23) + lm(24)) / 2.0
     sho_c = (lm(11) + lm(12)) / 2.0
     up = sho_c - hip_c
-    torso = np.linalg.norm(up, axis=-1)
+    torso = _norm(up)
     k = np.where(torso > _EPS, torso / _REST_TORSO, 1.0)[..., None]  # unobserved bones' scale
     x_p, hip_w = _unit(lm(23) - lm(24), _X)
     up_u, _ = _unit(up, _Y)
     G[..., 0, :, :] = _frame(x_p, np.where(
-        np.linalg.norm(np.cross(x_p, up_u), axis=-1, keepdims=True) > 1e-6, up_u, _Z))
+        _norm(_cross(x_p, up_u))[..., None] > 1e-6, up_u, _Z))
     for j, sign in ((1, 1.0), (2, -1.0)):
         o = _OFF[j] * k
         o[..., 0] = sign * hip_w / 2.0
@@ -315,7 +352,7 @@ def solve_landmark_ik(world: np.ndarray, visibility: np.ndarray | None = None) -
     # --- spine: chest frame from shoulders and torso, split in three equal rotations
     x_c, _ = _unit(lm(11) - lm(12), _X)
     chest = _frame(x_c, np.where(
-        np.linalg.norm(np.cross(x_c, up_u), axis=-1, keepdims=True) > 1e-6, up_u, _Z))
+        _norm(_cross(x_c, up_u))[..., None] > 1e-6, up_u, _Z))
     third = _rot_power(np.swapaxes(G[..., 0, :, :], -1, -2) @ chest, 1.0 / 3.0)
     for j in (3, 6, 9):
         off[..., j, :] = _OFF[j] * k
@@ -351,7 +388,7 @@ def solve_landmark_ik(world: np.ndarray, visibility: np.ndarray | None = None) -
         upper = lm(l_elb) - lm(l_sho)
         fore = lm(l_wri) - lm(l_elb)
         Gs = swing(sho, elb, upper)
-        a, _ = _unit(upper, _mv(Gs, _unit(_OFF[elb])[0]))
+        a, _ = _unit(upper, _mv(Gs, _OFF_DIR[elb]))
         f, _ = _unit(fore, a)
         w = _bend_weight(a, f) * _vis_weight(np.minimum(vis[..., l_elb], vis[..., l_wri]))
         G[..., sho, :, :] = _twisted(Gs, a, _Z, fore, w)
@@ -362,7 +399,7 @@ def solve_landmark_ik(world: np.ndarray, visibility: np.ndarray | None = None) -
         knuckles = (lm(l_index) + lm(l_pinky)) / 2.0
         hand_vec = knuckles - lm(l_wri)
         Gw = swing(wri, hand, hand_vec)
-        h, _ = _unit(hand_vec, _mv(Gw, _unit(_OFF[hand])[0]))
+        h, _ = _unit(hand_vec, _mv(Gw, _OFF_DIR[hand]))
         across, _ = _unit(lm(l_index) - lm(l_pinky), _Z)
         w = _bend_weight(h, across) * _vis_weight(
             np.min(vis[..., [l_wri, l_index, l_pinky]], axis=-1))
@@ -380,7 +417,7 @@ def solve_landmark_ik(world: np.ndarray, visibility: np.ndarray | None = None) -
         thigh = lm(l_knee) - lm(l_hip)
         shank = lm(l_ank) - lm(l_knee)
         Gh = swing(hip, knee, thigh)
-        t, _ = _unit(thigh, _mv(Gh, _unit(_OFF[knee])[0]))
+        t, _ = _unit(thigh, _mv(Gh, _OFF_DIR[knee]))
         s, _ = _unit(shank, t)
         w = _bend_weight(t, s) * _vis_weight(np.minimum(vis[..., l_knee], vis[..., l_ank]))
         G[..., hip, :, :] = _twisted(Gh, t, -_Z, shank, w)
@@ -390,10 +427,10 @@ def solve_landmark_ik(world: np.ndarray, visibility: np.ndarray | None = None) -
         place(ank)
         toe_vec = lm(l_toe) - lm(l_ank)
         Ga = swing(ank, foot, toe_vec)
-        u, _ = _unit(toe_vec, _mv(Ga, _unit(_OFF[foot])[0]))
+        u, _ = _unit(toe_vec, _mv(Ga, _OFF_DIR[foot]))
         heel_vec = lm(l_heel) - lm(l_ank)
-        n_rest = np.cross(heel_rest, _OFF[foot])
-        n_obs = np.cross(heel_vec, toe_vec)
+        n_rest = _cross(heel_rest, _OFF[foot])
+        n_obs = _cross(heel_vec, toe_vec)
         hv, _ = _unit(heel_vec, u)
         w = _bend_weight(u, hv) * _vis_weight(np.min(vis[..., [l_ank, l_heel, l_toe]], axis=-1))
         G[..., ank, :, :] = _twisted(Ga, u, _unit(n_rest)[0], n_obs, w)
@@ -451,43 +488,6 @@ def synthesize_world_landmarks(local_rotmats: np.ndarray,
 
 
 # ---------------------------------------------------------------- root translation
-def solve_root_translation(joints: np.ndarray, uv: np.ndarray, weights: np.ndarray,
-                           K: Intrinsics, refinements: int = 2) -> np.ndarray | None:
-    """Translation T (3,) such that the pinhole projection of ``joints + T`` (N, 3, camera
-    frame) best fits the pixels ``uv`` (N, 2), weighted (N,). Linear least squares (module
-    doc), then ``refinements`` re-weighted solves that turn the algebraic error into the
-    reprojection error. None when it is under-determined or puts a point behind the camera.
-    """
-    X = np.asarray(joints, np.float64)
-    uv = np.asarray(uv, np.float64)
-    w = np.clip(np.asarray(weights, np.float64), 0.0, None)
-    keep = np.isfinite(X).all(-1) & np.isfinite(uv).all(-1) & (w > 0)
-    if keep.sum() < 2:
-        return None
-    X, uv, w = X[keep], uv[keep], w[keep]
-    du, dv = uv[:, 0] - K.cx, uv[:, 1] - K.cy
-    n = len(X)
-    A = np.zeros((2 * n, 3))
-    A[:n, 0] = K.fx
-    A[:n, 2] = -du
-    A[n:, 1] = K.fy
-    A[n:, 2] = -dv
-    b = np.concatenate((du * X[:, 2] - K.fx * X[:, 0], dv * X[:, 2] - K.fy * X[:, 1]))
-    depth = np.ones(n)
-    T = None
-    for _ in range(1 + refinements):
-        r = np.sqrt(w) / depth
-        rr = np.concatenate((r, r))
-        sol, _, rank, _ = np.linalg.lstsq(A * rr[:, None], b * rr, rcond=None)
-        if rank < 3 or not np.isfinite(sol).all():
-            return None
-        depth = X[:, 2] + sol[2]
-        if (depth <= 1e-3).any():
-            return None
-        T = sol
-    return T
-
-
 def lift_landmarks(image_xy: np.ndarray, world: np.ndarray, T: np.ndarray, K: Intrinsics,
                    min_depth: float = 0.05) -> np.ndarray | None:
     """Image-consistent 3D landmarks (33, 3) in the camera frame: each 2D landmark (pixels)
