@@ -93,10 +93,7 @@ def test_every_documented_shell_has_the_nodes_on_path(shell):
     check = ("for e in mocap_node teleop_node camera_node mocap-ros; do "
              "command -v $e >/dev/null || { echo \"$e not on PATH\" >&2; exit 3; }; done; "
              "mocap_node --ros-args -p n_iter:=7")
-    if shell.startswith("bash "):
-        cmd = f"{shell} -c '{check}'"
-    else:
-        cmd = f"{shell} && {check}"
+    cmd = f"{shell} -c '{check}'" if shell.startswith("bash ") else f"{shell} && {check}"
     proc = subprocess.run(["bash", "-c", cmd], cwd=ROOT, env=_clean_env(),
                           capture_output=True, text=True, timeout=90)
     assert "not on PATH" not in proc.stderr, proc.stderr
