@@ -149,9 +149,10 @@ def test_deep_check_reports_every_broken_file(tmp_path: Path, synthetic_assets_r
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mocap-ros")
-    cli_assets.register(parser.add_subparsers(dest="command"))
-    return parser
+    """The real `mocap-ros` parser: a removed `assets` command fails these tests."""
+    from mocap_ros.cli.main import build_parser
+
+    return build_parser()
 
 
 def test_cli_check_exit_codes(tmp_path: Path, synthetic_assets_root: Path, capsys) -> None:

@@ -4,7 +4,6 @@ synthetic model files. No ROS installation needed (rosbags is pure Python)."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import io
@@ -149,18 +148,11 @@ def assert_same_pose(a, b, atol=0.0):
 
 
 def run_cli(argv):
-    """`mocap-ros ...` in process: cli.py's parser once it registers the bag commands,
-    else a parser with just them (same functions)."""
-    from mocap_ros.cli import bags as cli_bags
+    """`mocap-ros ...` in process, through the real command's parser: a command that the
+    parser no longer registers fails the test (SystemExit), never falls back."""
     from mocap_ros.cli import main as cli
 
-    try:
-        parser = cli.build_parser()
-        args = parser.parse_args(argv)
-    except SystemExit:
-        parser = argparse.ArgumentParser(prog="mocap-ros")
-        cli_bags.register(parser.add_subparsers(dest="command", required=True))
-        args = parser.parse_args(argv)
+    args = cli.build_parser().parse_args(argv)
     return int(args.func(args))
 
 

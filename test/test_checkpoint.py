@@ -16,7 +16,7 @@ from mocap_ros.estimation.hmr.network import HMR
 from mocap_ros.io.checkpoint import (
     CheckpointError,
     MeanParamsError,
-    _numpy_safe_globals,
+    _read_checkpoint,
     load_hmr_checkpoint,
     load_mean_params,
 )
@@ -25,8 +25,7 @@ from mocap_ros.io.checkpoint import (
 @pytest.fixture(scope="module")
 def raw_checkpoint(synthetic_assets) -> dict:
     """The synthetic checkpoint's content, loaded safely once (do not mutate)."""
-    with torch.serialization.safe_globals(_numpy_safe_globals()):
-        return torch.load(synthetic_assets.checkpoint, map_location="cpu", weights_only=True)
+    return _read_checkpoint(Path(synthetic_assets.checkpoint), "cpu")
 
 
 @pytest.fixture(scope="module")

@@ -150,18 +150,36 @@ def _frame(i: int) -> np.ndarray:
     return np.full((8, 8, 3), i, np.uint8)
 
 
+class _GatedDetector(_SlowDetector):
+    """detect() blocks until the test opens the gate (or 10 s pass, which the test treats
+    as a failure): whatever the caller does meanwhile did not wait for a detection."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.inside = False
+        self.gate_timed_out = False
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        self.inside = True
+        self.entered.set()
+        self.gate_timed_out |= not self.gate.wait(10.0)
+        self.inside = False
+        return super().detect(rgb)
+
+
 def test_background_detector_never_blocks_and_takes_the_newest_frame():
-    fake = _SlowDetector(0.2)
+    fake = _GatedDetector()
     bg = BackgroundDetector(fake)
     bg.submit(_frame(1))
-    deadline = time.monotonic() + 5.0
-    while not fake.seen and time.monotonic() < deadline:  # the thread took frame 1
-        time.sleep(0.001)
-    t0 = time.perf_counter()
+    assert fake.entered.wait(5.0)  # the thread took frame 1 and is held inside detect()
     for i in range(2, 6):
         bg.submit(_frame(i))
         assert bg.latest() is None  # nothing finished yet, and no waiting for it
-    assert time.perf_counter() - t0 < 0.1  # four submits and reads while it sleeps 0.2 s
+    # all four submits and reads returned while detect() could not finish: none waited
+    assert fake.inside and not fake.gate_timed_out
+    fake.gate.set()
     assert bg.wait_idle(5.0)
     # frame 1 was taken at once; 2-4 were replaced while it ran; 5 is the newest
     assert fake.seen == [1, 5]

@@ -73,3 +73,29 @@ def test_node_runs_with_params_file_and_remaps_then_stops_on_sigint(
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
+
+
+def _clean_env() -> dict[str, str]:
+    """A login-like environment: nothing inherited from the pytest run (which itself runs
+    under scripts/in_env.sh and so already has the nodes on PATH)."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"),
+           "ROS_DOMAIN_ID": str(DOMAIN_ID), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    for key in ("LANG", "LC_ALL", "TMPDIR", "MOCAP_ROS_CACHE"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+@pytest.mark.parametrize("shell", [". .venv/bin/activate && . install/setup.bash",
+                                   "bash scripts/in_env.sh bash"])
+def test_every_documented_shell_has_the_nodes_on_path(shell):
+    """The README's two ways to get a shell: each must find and run the nodes by name."""
+    check = ("for e in mocap_node teleop_node camera_node mocap-ros; do "
+             "command -v $e >/dev/null || { echo \"$e not on PATH\" >&2; exit 3; }; done; "
+             "mocap_node --ros-args -p n_iter:=7")
+    cmd = f"{shell} -c '{check}'" if shell.startswith("bash ") else f"{shell} && {check}"
+    proc = subprocess.run(["bash", "-c", cmd], cwd=ROOT, env=_clean_env(),
+                          capture_output=True, text=True, timeout=90)
+    assert "not on PATH" not in proc.stderr, proc.stderr
+    # the node itself ran: it validated its parameters and named the bad one
+    assert proc.returncode == 1 and "n_iter" in proc.stderr, proc.stderr[-2000:]

@@ -7,7 +7,7 @@ with blank frames in between), which needs mediapipe (FAILS without it).
 
 from __future__ import annotations
 
-import time
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -96,17 +96,25 @@ def test_detector_box_inline_every_n():
 
 
 def test_detector_box_background_returns_at_once():
-    class Slow(_FakeDetector):
+    class Gated(_FakeDetector):
+        """detect() cannot finish before the test opens the gate (10 s: a failure)."""
+
+        def __init__(self):
+            super().__init__()
+            self.gate = threading.Event()
+            self.gate_timed_out = False
+
         def detect(self, rgb):
-            time.sleep(0.2)
+            self.gate_timed_out |= not self.gate.wait(10.0)
             return super().detect(rgb)
 
-    fake = Slow()
+    fake = Gated()
     src = DetectorBox(fake, every_n=1)
     frame = np.zeros(SHAPE, np.uint8)
-    t0 = time.perf_counter()
-    assert src.next_box(SHAPE, frame) is None  # nothing finished yet: full frame
-    assert time.perf_counter() - t0 < 0.1
+    # returns before any detection can have finished: nothing yet, so the full frame
+    assert src.next_box(SHAPE, frame) is None
+    assert fake.calls == 0 and not fake.gate_timed_out
+    fake.gate.set()
     assert src.background.wait_idle(5.0)
     np.testing.assert_allclose(src.next_box(SHAPE, frame), [10, 20, 100, 200])
     src.close()

@@ -155,7 +155,7 @@ def test_asset_tree_layout_marker_and_timing(
 def test_checkpoint_writer_is_deterministic_and_keeps_global_rng(
     tmp_path: Path, synthetic_assets
 ) -> None:
-    from mocap_ros.io.checkpoint import _numpy_safe_globals
+    from mocap_ros.io.checkpoint import _read_checkpoint
 
     # legacy torch files key storages by memory address, so compare contents, not bytes;
     # the zip variant with current numpy names must hold the same content
@@ -163,9 +163,9 @@ def test_checkpoint_writer_is_deterministic_and_keeps_global_rng(
     p = hmr.write_hmr_checkpoint(tmp_path / "again.pt", 0, legacy_format=False, numpy1_names=False)
     assert torch.equal(rng_state, torch.random.get_rng_state())
     assert p.read_bytes()[:2] == b"PK" and b"numpy._core.multiarray" in p.read_bytes()
-    with torch.serialization.safe_globals(_numpy_safe_globals()):
-        a = torch.load(synthetic_assets.checkpoint, weights_only=True)
-        b = torch.load(p, weights_only=True)
+    # the loader's own read: weights_only with the checked numpy reconstructors
+    a = _read_checkpoint(Path(synthetic_assets.checkpoint), "cpu")
+    b = _read_checkpoint(p, "cpu")
     assert a.keys() == b.keys()
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     np.testing.assert_array_equal(a["dataset_perm"], b["dataset_perm"])

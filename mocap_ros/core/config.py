@@ -114,6 +114,7 @@ class MocapConfig:
 
 
 IMAGE_TRANSPORTS = ("raw", "compressed")
+IMAGE_RELIABILITY = ("best_effort", "reliable")
 
 
 @dataclass
@@ -141,6 +142,14 @@ class NodeSettings:
                                    min_value=0.1, max_value=60.0)
     camera_timeout: float = _f(1.0, "Seconds without a frame after which diagnostics report the "
                                "camera as stalled.", min_value=0.05, max_value=600.0)
+    image_reliability: str = _f("best_effort", "QoS reliability of the image subscription: "
+                                "best_effort (sensor data; a lost frame is never resent) or "
+                                "reliable (the publisher resends; for large raw images when "
+                                "/diagnostics reports frames lost before the callback, with a "
+                                "camera that publishes reliable).", choices=IMAGE_RELIABILITY)
+    diagnostics_window: float = _f(10.0, "Seconds over which /diagnostics judges bad frames, "
+                                   "errors and lost frames (totals are kept for the node's "
+                                   "life).", min_value=0.5, max_value=3600.0)
 
     def validate(self) -> NodeSettings:
         return _validate_fields(self)

@@ -9,7 +9,11 @@ unrestricted unpickle of a downloaded file, and silent acceptance of missing wei
 * The file is SPIN's/EFT's ``CheckpointSaver`` format: ``{'model', 'optimizer', 'epoch',
   'batch_idx', 'batch_size', 'dataset_perm', 'total_step_count'}``. ``dataset_perm`` is a
   numpy array in EFT's files (SPIN's own sampler stores a list or None, which need nothing),
-  so weights_only needs a few numpy globals: see ``_numpy_safe_globals``.
+  so weights_only needs a few numpy globals: see ``_numpy_safe_globals``. They are the
+  checked reconstructors of ``safe_arrays`` (never ``numpy.ndarray`` as a callable), within
+  an element budget of ``file size + 2**20``.
+* ``smpl_mean_params.npz`` is read member by member, each ``.npy`` header checked against
+  the member's size and the budget before its data is read.
 * Strict key matching after stripping a DataParallel ``module.`` prefix; every missing,
   unexpected or mis-shaped tensor is reported.
 """
@@ -28,6 +32,18 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from mocap_ros.io.safe_arrays import (
+    NDARRAY_TOKEN,
+    NPZ_FACTOR,
+    CheckedArray,
+    HostileArrayError,
+    array_budget,
+    checked_dtype,
+    checked_reconstruct,
+    element_budget,
+    read_npz,
+)
 
 CHECKPOINT_HELP = (
     "FrankMocap's body checkpoint is public: its scripts/download_data_body_module.sh fetches "
@@ -58,21 +74,24 @@ def _numpy_safe_globals() -> list[Any]:
     A numpy array pickles as ``_reconstruct(ndarray, (0,), b'b')`` + BUILD with a state whose
     dtype is ``dtype('i8', False, True)`` + BUILD. The stream names the function by its module
     path at save time: a 2020 checkpoint (numpy 1.x) says ``numpy.core.multiarray``, numpy >= 2
-    writes ``numpy._core.multiarray``; the (callable, name) form registers the one function
-    under both names. torch's BUILD check uses the *runtime* type of the object being built,
-    and a dtype instance's type is its DType class (``numpy.dtypes.Int64DType``), so those are
-    needed too: int64 (what a permutation is) and int32 (what numpy 1.x on Windows gives).
+    writes ``numpy._core.multiarray``; the (object, name) form registers one object under a
+    name. What those names give is ``safe_arrays``' checked versions: ``numpy.ndarray`` is a
+    token that only ``_reconstruct`` accepts (called, it refuses: numpy's real constructor
+    builds views of any shape and strides), ``_reconstruct`` returns a ``CheckedArray``
+    whose BUILD checks shape, dtype, exact byte count and the load's element budget.
+    torch's BUILD checks the *runtime* type of the object being built, so ``CheckedArray``
+    is registered under a name without a dot (a GLOBAL always yields ``module.name``, so the
+    file cannot name it) and the dtype classes int64 (what a permutation is) and int32 (what
+    numpy 1.x on Windows gives) under theirs (calling those builds a harmless dtype).
     ``_codecs.encode`` (the array's bytes under protocol 2) is allowed by torch already.
+    Loads using these must run inside ``safe_arrays.array_budget``.
     """
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # pragma: no cover - NumPy 1.x
-        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
     return [
-        (_reconstruct, "numpy.core.multiarray._reconstruct"),
-        (_reconstruct, "numpy._core.multiarray._reconstruct"),
-        np.ndarray,
-        np.dtype,
+        (checked_reconstruct, "numpy.core.multiarray._reconstruct"),
+        (checked_reconstruct, "numpy._core.multiarray._reconstruct"),
+        (NDARRAY_TOKEN, "numpy.ndarray"),
+        (checked_dtype, "numpy.dtype"),
+        (CheckedArray, "mocap_ros_checked_ndarray"),
         type(np.dtype(np.int64)),
         type(np.dtype(np.int32)),
     ]
@@ -83,13 +102,35 @@ def _first(items: list[str]) -> str:
     return shown + (f" ... and {len(items) - _SHOW} more" if len(items) > _SHOW else "")
 
 
+def _plain_arrays(obj: Any, depth: int = 0) -> Any:
+    """The loaded content with every ``CheckedArray`` as a plain ndarray (so it pickles as
+    one again, e.g. when a test or tool re-saves the checkpoint)."""
+    if isinstance(obj, CheckedArray):
+        return obj.view(np.ndarray)
+    if depth > 16:
+        return obj
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            obj[k] = _plain_arrays(v, depth + 1)
+    elif isinstance(obj, list):
+        obj[:] = [_plain_arrays(v, depth + 1) for v in obj]
+    elif type(obj) is tuple:
+        return tuple(_plain_arrays(v, depth + 1) for v in obj)
+    return obj
+
+
 def _read_checkpoint(path: Path, map_location: Any) -> Any:
     label = str(path)
     try:
         # safe_globals is a context manager: the numpy names are allowed only for this load
         # (torch keeps them in a process-wide set while the block runs).
-        with torch.serialization.safe_globals(_numpy_safe_globals()):
-            return torch.load(path, map_location=map_location, weights_only=True)
+        with (
+            torch.serialization.safe_globals(_numpy_safe_globals()),
+            array_budget(label, element_budget(path.stat().st_size)),
+        ):
+            return _plain_arrays(torch.load(path, map_location=map_location, weights_only=True))
+    except HostileArrayError as exc:
+        raise CheckpointError(f"{label}: refusing to load: {exc}") from exc
     except pickle.UnpicklingError as exc:
         msg = str(exc)
         m = re.search(r"GLOBAL ([\w.]+)", msg) or re.search(r"function (<[^>]*>|[\w.]+)", msg)
@@ -232,8 +273,11 @@ def load_mean_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if not p.is_file():
         raise FileNotFoundError(f"SMPL mean parameters not found: {p}. {MEAN_PARAMS_HELP}")
     try:
-        with np.load(p, allow_pickle=False) as npz:
-            raw = {k: npz[k] for k in npz.files if k in MEAN_PARAM_SHAPES}
+        # headers checked before data; object arrays skipped (the real file has none)
+        with p.open("rb") as fh, array_budget(str(p), element_budget(p.stat().st_size, NPZ_FACTOR)):
+            raw = read_npz(fh, tuple(MEAN_PARAM_SHAPES))
+    except HostileArrayError as exc:
+        raise MeanParamsError(f"{p}: refusing to load: {exc}") from exc
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
         raise MeanParamsError(
             f"{p}: not a readable .npz file (truncated or corrupt?): {exc}"

@@ -37,15 +37,23 @@ the EXT opcodes all go through it; persistent IDs are refused). It returns only:
 
 * inert local stand-ins for the chumpy classes and for scipy's CSC/CSR matrices: they store
   the pickled state and nothing else; we then read plain arrays out of that state;
-* numpy's array/dtype/scalar reconstructors (old and new module paths), which build data
-  only (numpy refuses raw bytes for object dtypes, and object items are themselves built by
-  this same unpickler);
+* checked versions of numpy's array/dtype/scalar reconstructors (``safe_arrays``): arrays
+  are rebuilt only the way numpy pickles them, from owned, contiguous bytes of exactly the
+  size their shape needs, with a plain dtype; ``numpy.ndarray`` itself is a token that
+  refuses to be called (it would build a view of any shape and strides);
 * ``set``, ``object``, a ``_reconstructor`` that only accepts our stand-ins with base
   ``object``, and an ``_codecs.encode`` that only does latin-1 (protocol-2 ``bytes``).
 
 Anything else raises ``UnsafeModelFileError`` naming ``module.name`` and the file before a
-single byte of it is executed. Not covered: a hostile file can still make us allocate a lot
-of memory (e.g. a huge array shape); that fails with MemoryError, not code execution.
+single byte of it is executed.
+
+Memory: before unpickling, every length-prefixed opcode is checked against the bytes left in
+the file (CPython allocates what BINBYTES8/BYTEARRAY8 claim before reading). Every array
+element the file produces (pickled arrays, nested lists turned into arrays, densified sparse
+matrices, ``.npz`` members) is charged to a budget of ``file size + 2**20`` elements
+(``.npz``: 8x the file size, for compression) before it is allocated; ``.npz`` members'
+``.npy`` headers are checked against the member size before any data is read. A refused file
+raises ``ModelFileError`` with "refusing to load".
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ from __future__ import annotations
 import codecs
 import os
 import pickle
+import pickletools
 import struct
 import zipfile
 from collections.abc import Callable
@@ -60,6 +69,21 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from mocap_ros.io.safe_arrays import (
+    NDARRAY_TOKEN,
+    NPZ_FACTOR,
+    HostileArrayError,
+    array_budget,
+    as_array,
+    checked_dtype,
+    checked_frombuffer,
+    checked_reconstruct,
+    checked_scalar,
+    current_budget,
+    element_budget,
+    read_npz,
+)
 
 SMPL_HELP = (
     "SMPL model files are licensed downloads: register at https://smpl.is.tue.mpg.de "
@@ -186,22 +210,18 @@ def _sealed(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _numpy_globals() -> dict[tuple[str, str], object]:
-    try:  # NumPy >= 2 moved the implementation to numpy._core; old pickles name numpy.core.
-        from numpy._core import multiarray as _ma
-        from numpy._core import numeric as _nu
-    except ImportError:  # pragma: no cover - NumPy 1.x
-        from numpy.core import multiarray as _ma  # type: ignore[no-redef]
-        from numpy.core import numeric as _nu  # type: ignore[no-redef]
+    # NumPy >= 2 writes numpy._core; old pickles name numpy.core. The checked versions build
+    # arrays only as numpy pickles them, within the load's element budget (safe_arrays).
     out: dict[tuple[str, str], object] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
+        ("numpy", "ndarray"): NDARRAY_TOKEN,  # _reconstruct's argument; refuses to be called
+        ("numpy", "dtype"): _sealed(checked_dtype),
     }
     for mod in ("numpy.core", "numpy._core"):
-        out[(f"{mod}.multiarray", "_reconstruct")] = _ma._reconstruct
+        out[(f"{mod}.multiarray", "_reconstruct")] = _sealed(checked_reconstruct)
         # numpy scalars (e.g. in Python-3-written SMPL-X pickles): builds a number from bytes.
-        out[(f"{mod}.multiarray", "scalar")] = _ma.scalar
-        # protocol-5 pickles of arrays; frombuffer refuses object dtypes.
-        out[(f"{mod}.numeric", "_frombuffer")] = _sealed(_nu._frombuffer)
+        out[(f"{mod}.multiarray", "scalar")] = _sealed(checked_scalar)
+        # protocol-5 pickles of arrays
+        out[(f"{mod}.numeric", "_frombuffer")] = _sealed(checked_frombuffer)
     return out
 
 
@@ -279,9 +299,11 @@ def _densify_sparse(obj: _StateHolder, label: str) -> np.ndarray:
         raise ModelFileError(f"{label}: sparse matrix state lacks {missing or ['_shape']}")
     try:
         shape = tuple(int(s) for s in shape)
-        data = np.asarray(st["data"])
-        indices = np.asarray(st["indices"]).astype(np.int64)
-        indptr = np.asarray(st["indptr"]).astype(np.int64)
+        data = as_array(st["data"], f"{label}: sparse data")
+        indices = as_array(st["indices"], f"{label}: sparse indices").astype(np.int64)
+        indptr = as_array(st["indptr"], f"{label}: sparse indptr").astype(np.int64)
+    except HostileArrayError:
+        raise
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{label}: malformed sparse matrix ({exc})") from exc
     csc = isinstance(obj, _CscStandIn)
@@ -299,6 +321,8 @@ def _densify_sparse(obj: _StateHolder, label: str) -> np.ndarray:
     )
     if bad:
         raise ModelFileError(f"{label}: inconsistent sparse matrix (data/indices/indptr/shape)")
+    # the dense size comes from the file's _shape, not from its data: charge it first
+    current_budget().take(n_major * n_minor, f"{label}: sparse matrix of shape {shape}")
     dense = np.zeros(shape, dtype=np.result_type(data.dtype, np.float64))
     major = np.repeat(np.arange(n_major), np.diff(indptr))
     # add.at: duplicate entries sum, as scipy's toarray() does.
@@ -316,12 +340,12 @@ def _materialise(value: Any, label: str, depth: int = 0) -> Any:
         st = _state_dict(value, label)
         if "x" not in st:
             raise ModelFileError(f"{label}: chumpy Ch object without its array 'x'")
-        return np.asarray(_materialise(st["x"], label, depth + 1))
+        return as_array(_materialise(st["x"], label, depth + 1), f"{label}: chumpy Ch 'x'")
     if isinstance(value, _SelectStandIn):
         # chumpy's Select.compute_r: a.r.ravel()[idxs].reshape(preferred_shape)
         st = _state_dict(value, label)
-        base = np.asarray(_materialise(st.get("a"), label, depth + 1))
-        idxs = np.asarray(st.get("idxs")).astype(np.int64).ravel()
+        base = as_array(_materialise(st.get("a"), label, depth + 1), f"{label}: Select 'a'")
+        idxs = as_array(st.get("idxs"), f"{label}: Select 'idxs'").astype(np.int64).ravel()
         if idxs.size and (idxs.min() < -base.size or idxs.max() >= base.size):
             raise ModelFileError(f"{label}: chumpy Select index out of range")
         out = base.ravel()[idxs]
@@ -338,6 +362,7 @@ def _clean_value(value: Any, label: str) -> np.ndarray | str | None:
     if isinstance(value, bytes):
         return value.decode("latin1")
     if isinstance(value, np.ndarray):
+        value = value.view(np.ndarray)  # drop the CheckedArray subclass
         if value.dtype.kind in "US" and value.ndim == 0:
             return str(value.item())
         if value.dtype.kind == "O":
@@ -354,11 +379,52 @@ def _missing_file_error(path: Path) -> FileNotFoundError:
     return FileNotFoundError(f"SMPL/SMPL-X model file not found: {path}. {SMPL_HELP}")
 
 
+class _LengthCheckedReader:
+    """A read-only view of the stream for the opcode pre-scan: a read of more bytes than are
+    left is an error, not an allocation of the claimed size."""
+
+    def __init__(self, stream: BinaryIO, size: int, label: str) -> None:
+        self._stream, self._size, self._label = stream, size, label
+
+    def read(self, n: int = -1) -> bytes:
+        left = self._size - self._stream.tell()
+        if n > left:
+            raise ModelFileError(
+                f"{self._label}: not a readable SMPL/SMPL-X pickle (truncated or corrupt?): "
+                f"an opcode at byte {self._stream.tell()} claims {n} bytes, {left} are left"
+            )
+        return self._stream.read(n)
+
+    def readline(self) -> bytes:
+        return self._stream.readline()
+
+
+def _prescan_pickle(stream: BinaryIO, size: int, label: str) -> None:
+    """Walk the opcodes once, checking every length prefix against the file size.
+
+    CPython's unpickler allocates what BINBYTES8/BYTEARRAY8/BINUNICODE8 claim before it
+    reads (a 13-byte file can ask for any size); pickletools reads through the checked
+    reader instead. Costs one extra read of the file.
+    """
+    try:
+        for _ in pickletools.genops(_LengthCheckedReader(stream, size, label)):
+            pass
+    except ModelFileError:
+        raise
+    except (ValueError, EOFError, struct.error, UnicodeError) as exc:
+        raise ModelFileError(
+            f"{label}: not a readable SMPL/SMPL-X pickle (truncated or corrupt?): {exc}"
+        ) from exc
+    stream.seek(0)
+
+
 def _load_pickle(stream: BinaryIO, label: str) -> dict[str, Any]:
     try:
         obj = _RestrictedUnpickler(stream, label).load()
     except ModelFileError:
         raise
+    except HostileArrayError as exc:
+        raise ModelFileError(f"{label}: refusing to load: {exc}") from exc
     except (
         pickle.UnpicklingError,
         EOFError,
@@ -385,21 +451,16 @@ def _load_pickle(stream: BinaryIO, label: str) -> dict[str, Any]:
 
 
 def _load_npz(stream: BinaryIO, label: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
     try:
-        # allow_pickle=False: object arrays (e.g. SMPL-X's joint2num) are pickles; skip them.
-        with np.load(stream, allow_pickle=False) as npz:
-            for key in npz.files:
-                try:
-                    out[key] = npz[key]
-                except ValueError as exc:
-                    if "allow_pickle" not in str(exc):
-                        raise
+        # Object arrays (e.g. SMPL-X's joint2num) are pickles: skipped. Headers are checked
+        # against member sizes and the budget before any data is read.
+        return dict(read_npz(stream))
+    except HostileArrayError as exc:
+        raise ModelFileError(f"{label}: refusing to load: {exc}") from exc
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
         raise ModelFileError(
             f"{label}: not a readable .npz model file (truncated or corrupt?): {exc}"
         ) from exc
-    return out
 
 
 def load_smpl_file(
@@ -419,18 +480,28 @@ def load_smpl_file(
     if p.is_dir():
         raise ModelFileError(f"{p} is a directory; pass the model file itself. {SMPL_HELP}")
     label = str(p)
+    size = p.stat().st_size
+    data: dict[str, np.ndarray | str] = {}
     # Streamed from the file: SMPL-X pickles are hundreds of MB, no need to hold them twice.
     with p.open("rb") as fh:
         magic = fh.read(len(_ZIP_MAGIC))
         if not magic:
             raise ModelFileError(f"{label}: file is empty (truncated download?)")
         fh.seek(0)
-        loaded = _load_npz(fh, label) if magic == _ZIP_MAGIC else _load_pickle(fh, label)
-    data: dict[str, np.ndarray | str] = {}
-    for key, value in loaded.items():
-        clean = _clean_value(value, f"{label}[{key!r}]")
-        if clean is not None:
-            data[str(key)] = clean
+        is_npz = magic == _ZIP_MAGIC
+        with array_budget(label, element_budget(size, NPZ_FACTOR if is_npz else 1)):
+            if is_npz:
+                loaded = _load_npz(fh, label)
+            else:
+                _prescan_pickle(fh, size, label)
+                loaded = _load_pickle(fh, label)
+            for key, value in loaded.items():
+                try:
+                    clean = _clean_value(value, f"{label}[{key!r}]")
+                except HostileArrayError as exc:
+                    raise ModelFileError(f"{label}: refusing to load: {exc}") from exc
+                if clean is not None:
+                    data[str(key)] = clean
     if validate:
         problems = smpl_problems(data)
         if problems:

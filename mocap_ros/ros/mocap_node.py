@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
@@ -31,6 +31,7 @@ from mocap_ros.io.images import ImageDecodeError, compressed_to_rgb, raw_to_rgb,
 from mocap_ros.msg import BodyPose
 from mocap_ros.ros.convert import to_body_pose, to_hand_transforms, to_markers, to_transforms
 from mocap_ros.ros.latest import LatestSlot
+from mocap_ros.ros.node_health import LOSS_WARN_FRACTION, ArrivalMonitor, EventWindow
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.ros.run import run_node
 
@@ -97,14 +98,28 @@ class MocapNode(Node):
         self._camera_info: tuple[Intrinsics, tuple[int, int]] | None = None
         self._slot: LatestSlot[_Frame] = LatestSlot()
 
+        # diagnostics: problems judged over a window, frames lost before the callback
+        self._health_lock = threading.Lock()
+        self._arrivals = ArrivalMonitor(self.settings.diagnostics_window)
+        self._problems = EventWindow(self.settings.diagnostics_window)
+        self._problems_seen = 0
+
         sensor_qos = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
                                 durability=qos_profile_sensor_data.durability,
                                 history=qos_profile_sensor_data.history)
+        # reliable: a best-effort subscription also matches reliable publishers, but then DDS
+        # drops what does not arrive in one go (most 900 KB frames under load); depth 1 keeps
+        # newest-wins either way.
+        image_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE
+                               if self.settings.image_reliability == "reliable"
+                               else qos_profile_sensor_data.reliability,
+                               durability=qos_profile_sensor_data.durability,
+                               history=qos_profile_sensor_data.history)
         if self.settings.image_transport == "compressed":
             self.create_subscription(CompressedImage, "image_raw/compressed", self._on_image,
-                                     sensor_qos)
+                                     image_qos)
         else:
-            self.create_subscription(Image, "image_raw", self._on_image, sensor_qos)
+            self.create_subscription(Image, "image_raw", self._on_image, image_qos)
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, sensor_qos)
 
         self.pose_pub = self.create_publisher(BodyPose, "mocap/body_pose", 10)
@@ -135,6 +150,8 @@ class MocapNode(Node):
     def _on_image(self, msg: Image | CompressedImage) -> None:
         self.stats["received"] += 1
         self._last_arrival = time.monotonic()
+        with self._health_lock:
+            self._arrivals.image(self._last_arrival, _stamp_s(msg))
         if (self.stats["received"] - 1) % self.settings.process_every_n:
             self.stats["skipped"] += 1
             return
@@ -142,6 +159,8 @@ class MocapNode(Node):
             self.stats["dropped_overload"] += 1
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        with self._health_lock:  # every info, valid or not: its stamp says a frame was taken
+            self._arrivals.camera_info(time.monotonic(), _stamp_s(msg))
         try:
             K = Intrinsics.from_k(list(msg.k))
         except ValueError:
@@ -277,8 +296,24 @@ class MocapNode(Node):
             status.level = DiagnosticStatus.WARN
             status.message = "no camera frames" if self._last_arrival is None else \
                 f"camera stalled: no frame for {now - self._last_arrival:.1f} s"
-        elif self.stats["bad_frames"] or self.stats["errors"]:
-            status.level, status.message = DiagnosticStatus.WARN, "dropping bad frames"
+        # problems are judged over the recent window; the counters stay lifetime totals
+        problems = self.stats["bad_frames"] + self.stats["errors"]
+        with self._health_lock:
+            if problems > self._problems_seen:
+                self._problems.add(now, problems - self._problems_seen)
+                self._problems_seen = problems
+            recent_problems = self._problems.recent(now)
+            arrival = self._arrivals.report(now)
+        window = self.settings.diagnostics_window
+        if not stalled and recent_problems:
+            status.level = DiagnosticStatus.WARN
+            status.message = f"dropping bad frames: {recent_problems} in the last {window:g} s"
+        elif not stalled and arrival.expected >= 10 and \
+                arrival.lost_fraction > LOSS_WARN_FRACTION:
+            status.level = DiagnosticStatus.WARN
+            status.message = (
+                f"{100 * arrival.lost_fraction:.0f}% of camera frames lost before the callback "
+                f"(by {arrival.source}): use compressed transport or image_reliability reliable")
         values = {
             "fps": f"{fps:.2f}",
             "latency_median_ms": f"{lat[len(lat) // 2]:.2f}" if lat else "nan",
@@ -287,6 +322,15 @@ class MocapNode(Node):
             "precision": self.estimator.precision,
             "n_iter": str(self.config.n_iter),
             **{k: str(v) for k, v in sorted(self.stats.items())},
+            "diagnostics_window_s": f"{window:g}",
+            "problems_window": str(recent_problems),
+            "image_reliability": self.settings.image_reliability,
+            "image_rate_hz": f"{arrival.rate_hz:.2f}",
+            "image_expected_rate_hz": f"{arrival.expected_rate_hz:.2f}",
+            "frames_expected_window": str(arrival.expected),
+            "frames_lost_window": str(arrival.lost),
+            "frames_lost_total": str(arrival.lost_total),
+            "frames_lost_source": arrival.source,
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         arr = DiagnosticArray(status=[status])
@@ -302,6 +346,11 @@ class MocapNode(Node):
             if close is not None:
                 close()
         super().destroy_node()
+
+
+def _stamp_s(msg: object) -> float:
+    stamp = msg.header.stamp  # type: ignore[attr-defined]
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def main(args: list[str] | None = None) -> int:

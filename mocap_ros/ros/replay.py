@@ -211,7 +211,10 @@ def replay_bag(
                     if remaining <= 0:
                         break
                     if clock_pub is not None and clock_period < float("inf"):
-                        publish_clock(bag0 + int((now - wall0) * rate * 1e9))
+                        # never below the last message's bag time: the float product
+                        # can round 1 ns under it, and /clock must not step back
+                        publish_clock(max(bag0 + int((now - wall0) * rate * 1e9),
+                                          last_clock_ns if last_clock_ns is not None else bag0))
                         stop_event.wait(min(remaining, clock_period))
                     else:
                         stop_event.wait(remaining)
