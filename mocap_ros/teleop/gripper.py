@@ -725,6 +725,12 @@ class CommandGripper:
             self.goals_sent += 1
         return GoalStep(GripperStatus("tracking"), goal, self._command)
 
+    def goal_not_sent(self) -> None:
+        """The caller could not send the last goal (no action server): forget it as the
+        reference, so the next step offers it again (after min_goal_interval)."""
+        self._last_goal = None
+        self.goals_sent = max(self.goals_sent - 1, 0)
+
 
 Gripper = JointsGripper | CommandGripper
 
