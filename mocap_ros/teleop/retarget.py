@@ -61,8 +61,9 @@ _JOINT_REQUIRED = (
 _JOINT_OPTIONAL = ("scale", "safe_pose")
 _TOP_REQUIRED = ("robot", "joints")
 _TOP_OPTIONAL = ("mirror", "position_margin", "velocity_scale", "acceleration_scale")
-# Sections other parts read from the same file (validated there): teleop.gripper.
-_TOP_SECTIONS = ("gripper",)
+# The robot side (model, collision guard, task-space IK): read by teleop.robot_setup.
+# teleop.gripper reads (and validates) the `gripper` section.
+_ROBOT_SECTIONS = ("retarget", "model", "task", "gripper")
 
 
 class JointMapError(ValueError):
@@ -252,7 +253,9 @@ class RobotJointMap:
         for key in _TOP_REQUIRED:
             if key not in data:
                 raise JointMapError(f"{source}: missing field '{key}'")
-        unknown = sorted(set(data) - set(_TOP_REQUIRED) - set(_TOP_OPTIONAL) - set(_TOP_SECTIONS))
+        unknown = sorted(
+            set(data) - set(_TOP_REQUIRED) - set(_TOP_OPTIONAL) - set(_ROBOT_SECTIONS)
+        )
         if unknown:
             raise JointMapError(f"{source}: unknown field(s) {unknown}")
         raw_joints = data["joints"]
