@@ -9,9 +9,10 @@
 #     wheels were built on (/opt/python/cp311-cp311/...), and CMake refuses imported
 #     targets with non-existent include paths. Rewrite them to this interpreter's include
 #     folder and numpy's (idempotent: a fixed file has no /opt/python left).
-#  2. tf2_msgs is not on PyPI: where `import tf2_msgs.msg` fails in the venv, build the
-#     TFMessage-only stand-in in scripts/ros_pkgs/tf2_msgs into install/ too.
-#  3. colcon build --symlink-install (tf2_msgs first, then mocap_ros): the Python files in
+#  2. tf2_msgs and control_msgs are not on PyPI: where `import tf2_msgs.msg` (`import
+#     control_msgs.action`) fails in the venv, build the TFMessage-only (GripperCommand-only)
+#     stand-in in scripts/ros_pkgs/ into install/ too.
+#  3. colcon build --symlink-install (the stand-ins first, then mocap_ros): the Python files in
 #     install/ are symlinks to the checkout, so edits take effect without a rebuild.
 #     mocap_ros gets numpy's headers through a link in its install prefix, because CMake
 #     will not export an include path inside the source tree, where .venv/ lives.
@@ -81,13 +82,17 @@ for path in glob.glob(f"{venv}/share/*/cmake/*.cmake"):
 print(f"build_ros.sh: include paths fixed in {fixed} CMake files ({py_inc}, {np_inc})")
 EOF
 
-# 2. tf2_msgs: use the venv's where it has one, else build ours.
-build_tf2_msgs=1
-if "$PY" -c "import tf2_msgs.msg" >>"$LOG" 2>&1; then
-    echo "build_ros.sh: tf2_msgs found in the venv; not building scripts/ros_pkgs/tf2_msgs" >>"$LOG"
-    build_tf2_msgs=0
-    rm -rf "$ROOT/install/tf2_msgs" "$ROOT/build/tf2_msgs"
-fi
+# 2. Stand-ins (tf2_msgs, control_msgs): use the venv's where it has one, else build ours.
+standins=()
+for spec in "tf2_msgs:import tf2_msgs.msg" "control_msgs:import control_msgs.action"; do
+    pkg=${spec%%:*}
+    if "$PY" -c "${spec#*:}" >>"$LOG" 2>&1; then
+        echo "build_ros.sh: $pkg found in the venv; not building scripts/ros_pkgs/$pkg" >>"$LOG"
+        rm -rf "${ROOT:?}/install/$pkg" "${ROOT:?}/build/$pkg"
+    else
+        standins+=("$pkg")
+    fi
+done
 
 # 3. colcon. --base-paths "$ROOT" finds only this package: colcon does not look inside a
 # folder it has identified as a package, so .venv/, build/, scripts/ros_pkgs are not searched.
@@ -106,9 +111,9 @@ colcon_build() {  # PACKAGE_PATH [CMAKE_ARG...]
         >>"$LOG" 2>&1
 }
 
-if [ "$build_tf2_msgs" = 1 ]; then
-    colcon_build "$ROOT/scripts/ros_pkgs/tf2_msgs" || fail "colcon build of tf2_msgs failed"
-fi
+for pkg in "${standins[@]}"; do
+    colcon_build "$ROOT/scripts/ros_pkgs/$pkg" || fail "colcon build of $pkg failed"
+done
 
 # rosidl_generator_py exports numpy's include folder (PUBLIC include dir of the generated
 # Python extension). With the venv inside this package's source tree (.venv/ in the repo

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run a command in the project's environment: the venv (.venv, made by `make setup`)
-# plus the colcon install tree (install/: mocap_ros.msg, tf2_msgs).
+# plus the colcon install tree (install/: mocap_ros.msg, tf2_msgs, control_msgs).
 #
 #   bash scripts/in_env.sh python -c "from mocap_ros.msg import BodyPose"
 #   bash scripts/in_env.sh mocap_node          # also: teleop_node, mocap-ros

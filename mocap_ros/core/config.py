@@ -240,6 +240,11 @@ class TeleopSettings:
         False, "Let ~/enable start from the last command (or the safe pose) when no fresh "
         "joint_states names every joint. The first command can then be a step away from the "
         "robot's real position: for simulation, or controllers that ramp by themselves.")
+    grippers: bool = _f(False, "Drive the robot YAML's `gripper` section from the operator's "
+                        "hands (BodyPose.left_hand/right_hand: mocap_node needs hands: true): "
+                        "finger joints published with the arm's, or control_msgs/"
+                        "GripperCommand goals. Enabled and disabled with the arm; a stale, "
+                        "invalid or low-confidence hand holds the gripper.")
 
     def validate(self) -> TeleopSettings:
         return _validate_fields(self)

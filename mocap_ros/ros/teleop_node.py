@@ -47,6 +47,14 @@ from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.teleop.controller import TeleopController
 from mocap_ros.teleop.filters import KalmanParams, OneEuroParams
+from mocap_ros.teleop.gripper import (
+    CommandGripper,
+    Gripper,
+    HandSample,
+    JointsGripper,
+    grippers_from_yaml,
+    make_gripper,
+)
 from mocap_ros.teleop.robot_setup import TeleopRobot
 from mocap_ros.teleop.safety import SafetyParams
 
@@ -96,6 +104,7 @@ class TeleopNode(Node):
                                        jump_window=s.jump_window),
             robot=self.robot,
         )
+        self._setup_grippers(path)
         out_type = {"joint_state": JointState, "joint_trajectory": JointTrajectory,
                     "float64_multi_array": Float64MultiArray}[s.output_type]
         self.cmd_pub = self.create_publisher(out_type, "joint_commands", 10)
@@ -146,6 +155,7 @@ class TeleopNode(Node):
         self.controller.on_pose(stamp, self.last_pose_rx_s, bool(msg.valid),
                                 float(msg.confidence), quats,
                                 joint_confidence=conf if conf.size else None, refusal=refusal)
+        self._grippers_on_pose(msg, stamp)
 
     def _on_joint_states(self, msg: JointState) -> None:
         t = time.monotonic()
@@ -163,10 +173,20 @@ class TeleopNode(Node):
             return None, missing
         return [self._joint_positions[n][1] for n in self.joint_map.names], []
 
+    def _measured(self, names: tuple[str, ...]) -> list[float] | None:
+        """Fresh measured positions of ``names`` (None unless every one has one)."""
+        t = time.monotonic()
+        timeout = self.settings.joint_states_timeout
+        if any(n not in self._joint_positions or t - self._joint_positions[n][0] > timeout
+               for n in names):
+            return None
+        return [self._joint_positions[n][1] for n in names]
+
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response
                    ) -> SetBool.Response:
         if not request.data:
             self.controller.disable()
+            self._grippers_disable()
             response.success = True
             response.message = "disabled" + (", braking to rest" if self.controller.stopping
                                              else "")
@@ -187,8 +207,12 @@ class TeleopNode(Node):
             self.get_logger().warning(response.message)
             return response
         try:
+            self._grippers_check_enable()  # before the arm: both enable, or neither
             self.controller.enable(self._now(), start, motion_s=time.monotonic())
+            self._grippers_enable()
         except ValueError as exc:
+            self.controller.disable()
+            self._grippers_disable()
             response.success, response.message = False, f"not enabled: {exc}"
             self.get_logger().warning(response.message)
             return response
@@ -209,6 +233,7 @@ class TeleopNode(Node):
         self._step_times.append(motion)
         del self._step_times[:-100]
         out = self.controller.step(now, motion_s=motion)
+        fingers = self._grippers_step(now, motion, out is not None and out.status.tracking)
         status = TeleopStatus(enabled=self.controller.enabled, robot=self.joint_map.robot,
                               joint_names=list(self.joint_map.names))
         status.header.stamp = Time(nanoseconds=round(now * 1e9)).to_msg()
@@ -217,13 +242,21 @@ class TeleopNode(Node):
         status.rate_hz = self._rate()
         if out is None:
             status.mode, status.reason, status.tracking = "disabled", "disabled", False
+            if fingers is not None and fingers[3]:  # the arm rests, fingers still brake
+                n = len(self.joint_map)
+                self._publish_command(fingers[0], fingers[1], fingers[2], status.header.stamp,
+                                      arm=(self.controller.limiter.positions, np.zeros(n)))
             self._publish(self.status_pub, status)
             return
         status.mode = out.status.mode
         status.reason = out.status.reason or ""
         status.tracking = out.status.tracking
         status.command = [float(v) for v in out.positions]
-        self._publish_command(out.positions, out.velocities, out.dt, status.header.stamp)
+        if fingers is None:
+            self._publish_command(out.positions, out.velocities, out.dt, status.header.stamp)
+        else:
+            self._publish_command(fingers[0], fingers[1], max(out.dt, fingers[2]),
+                                  status.header.stamp, arm=(out.positions, out.velocities))
         self._publish(self.status_pub, status)
 
     def braking_time(self) -> float:
@@ -245,8 +278,14 @@ class TeleopNode(Node):
         return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
 
     def _publish_command(self, pos: np.ndarray, vel: np.ndarray, dt: float,
-                         stamp: object) -> None:
+                         stamp: object,
+                         arm: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """``arm`` given: ``pos``/``vel`` are the finger joints' (`_finger_names`), published
+        after the arm's joints in the same message."""
         names = list(self.joint_map.names)
+        if arm is not None:
+            names += self._finger_names()
+            pos, vel = np.concatenate([arm[0], pos]), np.concatenate([arm[1], vel])
         kind = self.settings.output_type
         if kind == "joint_state":
             msg = JointState(name=names, position=[float(v) for v in pos],
@@ -268,9 +307,133 @@ class TeleopNode(Node):
             msg = JointTrajectory(joint_names=names, points=[point])
         else:
             msg = Float64MultiArray(data=[float(v) for v in pos])
-        self._last_command = pos.copy()
+        self._last_command = pos[:len(self.joint_map)].copy()
         if self._publish(self.cmd_pub, msg):
             self.published += 1
+
+    # ------------------------------------------------------------------ grippers
+    # mocap_ros.teleop.gripper holds every decision; these methods only wire it to ROS.
+    def _setup_grippers(self, path: Path) -> None:
+        s = self.settings
+        specs = grippers_from_yaml(path, mirror=self.joint_map.mirror,
+                                   arm_joint_names=self.joint_map.names) if s.grippers else ()
+        self.grippers: list[Gripper] = [
+            make_gripper(sp, min_confidence=s.min_confidence, pose_timeout=s.pose_timeout,
+                         rate_hz=s.rate_hz) for sp in specs]
+        self._finger_grippers = [g for g in self.grippers if isinstance(g, JointsGripper)]
+        self._gripper_clients: dict[int, object] = {}
+        self.gripper_goals_sent = 0
+        self.gripper_goals_dropped = 0
+        self._gripper_status: dict[str, str] = {}
+        commanders = [g for g in self.grippers if isinstance(g, CommandGripper)]
+        if commanders:
+            try:
+                from control_msgs.action import GripperCommand
+                from rclpy.action import ActionClient
+            except ImportError as exc:
+                raise RuntimeError(
+                    "a gripper_command gripper needs control_msgs (scripts/build_ros.sh builds "
+                    f"a stand-in where the venv has none): {exc}") from exc
+            self._gripper_action_type = GripperCommand
+            for g in commanders:
+                self._gripper_clients[id(g)] = ActionClient(self, GripperCommand, g.spec.action)
+        for g in self.grippers:
+            kind = g.spec.type + (f" on {g.spec.action}" if isinstance(g, CommandGripper)
+                                  else f" ({len(g)} joints)")
+            self.get_logger().info(f"gripper following the operator's {g.spec.hand} hand: "
+                                   f"{kind}")
+
+    def _finger_names(self) -> list[str]:
+        return [n for g in self._finger_grippers for n in g.names]
+
+    def fingers_stopping(self) -> bool:
+        return any(g.stopping for g in self._finger_grippers)
+
+    def _grippers_on_pose(self, msg: BodyPose, stamp: float) -> None:
+        for g in self.grippers:
+            h = msg.left_hand if g.spec.hand == "left" else msg.right_hand
+            sample = HandSample(stamp=stamp, valid=bool(h.valid), confidence=float(h.confidence),
+                                finger_curl=tuple(float(c) for c in h.finger_curl),
+                                aperture=float(h.aperture), reason=h.reason)
+            g.on_hand(sample, self.last_pose_rx_s)
+
+    def _grippers_check_enable(self) -> None:
+        """Raise ValueError (enable refused) when finger joints lack fresh joint_states."""
+        if self.settings.allow_enable_without_joint_states:
+            return
+        for g in self._finger_grippers:
+            if not g.enabled and not g.stopping and self._measured(g.names) is None:
+                raise ValueError(
+                    f"no joint_states in the last {self.settings.joint_states_timeout} s for "
+                    f"the {g.spec.hand} hand's joints ({', '.join(g.names)}); commands must "
+                    "start from where the fingers are")
+
+    def _grippers_enable(self) -> None:
+        motion = time.monotonic()
+        for g in self.grippers:
+            if isinstance(g, JointsGripper):
+                g.enable(None if g.stopping else self._measured(g.names), motion_s=motion)
+            else:
+                g.enable(motion_s=motion)
+
+    def _grippers_disable(self) -> None:
+        for g in self.grippers:
+            g.disable()
+
+    def _grippers_step(self, now: float, motion: float, arm_tracking: bool
+                       ) -> tuple[np.ndarray, np.ndarray, float, bool] | None:
+        """Step every gripper: send due GripperCommand goals; return the finger joints'
+        (positions, velocities, dt, any still commanded), None without finger joints. Every
+        arm command carries every finger joint (a fixed layout for Float64MultiArray); one
+        at rest and disabled repeats where it rests."""
+        outs = []
+        for g in self.grippers:
+            out = g.step(now, motion, arm_tracking)
+            key = f"gripper_{g.spec.key}"
+            self._gripper_status[key] = "disabled" if out is None else (
+                out.status.mode + (f" ({out.status.reason}"
+                                   + (f": {out.status.detail}" if out.status.detail else "")
+                                   + ")" if out.status.reason else ""))
+            if isinstance(g, CommandGripper):
+                if out is not None and out.goal is not None:
+                    self._send_gripper_goal(g, *out.goal)
+            else:
+                outs.append((g, out))
+        if not outs:
+            return None
+        pos, vel, dt = [], [], 0.0
+        for g, o in outs:
+            if o is None:  # at rest and disabled: repeat where it rests
+                pos.append(g.limiter.positions.copy())
+                vel.append(np.zeros(len(g)))
+            else:
+                pos.append(o.positions)
+                vel.append(o.velocities)
+                dt = max(dt, o.dt)
+        active = any(o is not None for _, o in outs)
+        return np.concatenate(pos), np.concatenate(vel), dt, active
+
+    def _send_gripper_goal(self, g: CommandGripper, position: float, max_effort: float) -> None:
+        client = self._gripper_clients[id(g)]
+        if not client.server_is_ready():  # type: ignore[attr-defined]
+            g.goal_not_sent()  # offered again at the next interval
+            self.gripper_goals_dropped += 1
+            self.get_logger().warning(
+                f"gripper action {g.spec.action} not available: goal position {position:.4g} "
+                "not sent", throttle_duration_sec=2.0)
+            return
+        goal = self._gripper_action_type.Goal()
+        goal.command.position = float(position)
+        goal.command.max_effort = float(max_effort)
+        client.send_goal_async(goal)  # type: ignore[attr-defined]
+        self.gripper_goals_sent += 1
+
+    def _gripper_diagnostics(self) -> list[KeyValue]:
+        if not self.grippers:
+            return []
+        return [*(KeyValue(key=k, value=v) for k, v in self._gripper_status.items()),
+                KeyValue(key="gripper_goals_sent", value=str(self.gripper_goals_sent)),
+                KeyValue(key="gripper_goals_dropped", value=str(self.gripper_goals_dropped))]
 
     def _publish_diagnostics(self) -> None:
         if not self.context.ok():
@@ -285,6 +448,7 @@ class TeleopNode(Node):
                      KeyValue(key="retarget",
                               value=self.robot.retarget if self.robot else "joint"),
                      KeyValue(key="collision_cuts", value=str(self.controller.collision_cuts))]
+        st.values += self._gripper_diagnostics()
         arr = DiagnosticArray(status=[st])
         arr.header.stamp = self.get_clock().now().to_msg()
         self._publish(self.diag_pub, arr)
@@ -316,11 +480,13 @@ def main(args: list[str] | None = None) -> int:
             executor.spin_once(timeout_sec=0.05)
         if signals and rclpy.ok():
             node.controller.disable()
+            node._grippers_disable()
             if node.controller.stopping:
                 node.get_logger().info("shutting down: braking to rest first")
             # a bounded wait: braking time plus a margin, or a second signal
             deadline = time.monotonic() + node.braking_time() + 1.0
-            while (rclpy.ok() and node.controller.stopping and len(signals) < 2
+            while (rclpy.ok() and (node.controller.stopping or node.fingers_stopping())
+                   and len(signals) < 2
                    and time.monotonic() < deadline):
                 executor.spin_once(timeout_sec=0.02)
     except (KeyboardInterrupt, ExternalShutdownException):

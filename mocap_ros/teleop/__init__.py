@@ -7,6 +7,8 @@ Pure numpy, no rclpy: the ROS node is a thin edge around `TeleopController`.
 * `retarget`   -- `RobotJointMap`: validated YAML map human angle -> robot joint
 * `safety`     -- `SafetyGate`: which poses may become motion, and why not
 * `controller` -- `TeleopController`: gate + map + filter + rate limiter, fixed-rate `step`
+* `gripper`    -- the robot YAML's `gripper` section: finger joints / GripperCommand goals
+                  from the operator's hands, with hysteresis, holds and limits
 """
 
 from mocap_ros.teleop.angles import (

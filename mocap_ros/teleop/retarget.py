@@ -62,7 +62,8 @@ _JOINT_OPTIONAL = ("scale", "safe_pose")
 _TOP_REQUIRED = ("robot", "joints")
 _TOP_OPTIONAL = ("mirror", "position_margin", "velocity_scale", "acceleration_scale")
 # The robot side (model, collision guard, task-space IK): read by teleop.robot_setup.
-_ROBOT_SECTIONS = ("retarget", "model", "task")
+# teleop.gripper reads (and validates) the `gripper` section.
+_ROBOT_SECTIONS = ("retarget", "model", "task", "gripper")
 
 
 class JointMapError(ValueError):
