@@ -278,3 +278,87 @@ def test_cut_to_another_person_resumes_only_on_the_same_operator(ctx, pair):
         assert rig.status[-1].tracking and rig.status[-1].reason == ""
     finally:
         rig.close()
+
+
+def test_hmr_backend_policy_published_then_lock_and_lost(ctx, pair, synthetic_assets_root):
+    """The hmr backend (synthetic model files: the poses are meaningless, the person boxes
+    and the lock are real) with operator_lock: unlocked, the 'largest' person is followed and
+    the track id changes when the larger person changes; ~/lock locks on to the person
+    followed; with only the other person left, BodyPose says operator_lost for the locked
+    track id. No teleop_node here: the service is called directly."""
+    from mocap_ros.ros.mocap_node import MocapNode
+
+    a, b = pair
+    rng = np.random.default_rng(3)
+    node = MocapNode(context=ctx, parameter_overrides=[Parameter(k, value=v) for k, v in {
+        "assets_dir": str(synthetic_assets_root), "backend": "hmr", "bbox_mode": "detector",
+        "body_model": "skeleton", "operator_lock": True, "operator_n_lost": 2,
+        "operator_max_people": 2, "publish_tf": False, "publish_markers": False}.items()])
+    probe = rclpy.create_node("hmr_probe", context=ctx)
+    pub = probe.create_publisher(Image, "image_raw", qos_profile_sensor_data)
+    poses: list[BodyPose] = []
+    probe.create_subscription(BodyPose, "mocap/body_pose", poses.append, 100)
+    lock = probe.create_client(SetBool, "/mocap_node/lock")
+    ex = make_executor(ctx, node, probe)
+
+    def frame(a_h: float, b_h: float | None) -> np.ndarray:
+        canvas = _frame()
+        if a_h:
+            _place(a, canvas, 20, 470 - a_h, a_h, rng)
+        if b_h:
+            _place(b, canvas, 340, 470 - b_h, b_h, rng)
+        return canvas
+
+    def right(p: BodyPose) -> bool:
+        """B (placed at x >= 340) rather than A (x < 260): the crop's centre (HMR squares
+        and pads the person box)."""
+        return p.bbox[0] + p.bbox[2] / 2 > 320
+
+    def send(rgb: np.ndarray) -> BodyPose:
+        data, step = rgb_to_raw(rgb, "rgb8")
+        msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=step,
+                    data=data)
+        msg.header.stamp = probe.get_clock().now().to_msg()
+        key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        pub.publish(msg)
+        assert wait_for(lambda: any((p.header.stamp.sec, p.header.stamp.nanosec) == key
+                                    for p in poses), ex, timeout=15.0)
+        return next(p for p in poses if (p.header.stamp.sec, p.header.stamp.nanosec) == key)
+
+    try:
+        first = frame(320, 220)
+        assert wait_for(lambda: poses, ex, timeout=30.0, tick_period=1.0,
+                        on_tick=lambda: pub.publish(Image(
+                            height=480, width=640, encoding="rgb8", step=640 * 3,
+                            data=first.tobytes())))
+        assert wait_for(lock.service_is_ready, ex, timeout=10.0)
+        wait_for(lambda: False, ex, timeout=1.0)
+        p = [send(frame(320, 220)) for _ in range(2)][-1]
+        assert p.valid and p.operator_state == "unlocked" and p.track_id > 0
+        assert not right(p)  # A, the larger one
+        tid_a = p.track_id
+        p = [send(frame(220, 360)) for _ in range(2)][-1]  # now B is larger
+        assert p.valid and p.operator_state == "unlocked" and right(p)
+        assert p.track_id != tid_a
+        fut = lock.call_async(SetBool.Request(data=True))
+        assert wait_for(fut.done, ex, timeout=10.0) and fut.result().success
+        tid = int(fut.result().message.split()[-1])
+        p = send(frame(220, 360))
+        assert p.valid and p.operator_state == "tracking" and p.track_id == tid
+        assert right(p)
+        # A grows larger than B: the lock stays on B
+        p = send(frame(400, 300))
+        assert p.valid and p.track_id == tid and right(p), (p.reason, p.bbox)
+        # B leaves: A alone is not the operator
+        reasons = [send(frame(320, None)) for _ in range(3)]
+        assert [(q.valid, q.reason, q.track_id) for q in reasons] == [
+            (False, "operator_uncertain", tid), (False, "operator_lost", tid),
+            (False, "operator_lost", tid)]
+        assert reasons[-1].operator_state == "operator_lost"
+        fut = lock.call_async(SetBool.Request(data=False))
+        assert wait_for(fut.done, ex, timeout=10.0) and fut.result().success
+        p = send(frame(320, None))
+        assert p.valid and p.operator_state == "unlocked"
+    finally:
+        probe.destroy_node()
+        node.destroy_node()
