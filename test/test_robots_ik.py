@@ -102,11 +102,15 @@ def test_joint_map_rest_poses_are_what_the_issue_reports(fr3, g1) -> None:
     assert {"left_hand", "right_hand"} <= names
     assert any("hip" in n for n in names)
     assert min(p.distance for p in hits) < -0.02
-    # FR3: straight operator elbow -> joint 4 clamped to its (derated) upper limit.
+    # FR3: the old joint map (offset 0) put joint 4 on its (derated) upper limit at rest;
+    # the shipped one keeps it clear (issue 11), and that rest is collision-free.
     cfg = yaml.safe_load((CONFIG / "teleop_fr3.yaml").read_text())
     j4 = next(j for j in cfg["joints"] if j["name"] == "fr3_joint4")
-    commanded = min(j4["scale"] * 0.0 + j4["offset"], j4["upper"] - cfg["position_margin"])
-    assert commanded == pytest.approx(j4["upper"] - cfg["position_margin"])
+    enforced_upper = j4["upper"] - cfg["position_margin"]
+    assert min(j4["scale"] * 0.0 + 0.0, enforced_upper) == pytest.approx(enforced_upper)
+    assert enforced_upper - j4["offset"] >= 0.1
+    rest_q = np.array([j.get("offset", 0.0) for j in cfg["joints"]])
+    assert CollisionChecker(fr3, margin=MARGIN).is_free(rest_q)
     assert fr3.upper[3] - fr3.home[3] > 0.5  # the shipped home keeps clear of it
 
 

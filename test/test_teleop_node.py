@@ -111,6 +111,7 @@ def test_commands_converge_to_scaled_operator_angles(ctx, tmp_path, config, mirr
 
     data = yaml.safe_load((CONFIG / config).read_text())
     data["mirror"] = mirror
+    data["retarget"] = "joint"  # this test is about the per-joint maps (FR3 ships in task)
     cfg = tmp_path / config
     cfg.write_text(yaml.safe_dump(data))
     jmap = RobotJointMap.from_yaml(cfg)
@@ -591,6 +592,49 @@ def test_dead_estimator_reads_stale_not_its_last_refusal(ctx):
         assert op.status[-1].reason == "low_confidence"
         assert wait_for(lambda: op.status[-1].pose_age > 0.5, ex, timeout=10.0)
         assert op.status[-1].reason == "stale"
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        op.node.destroy_node()
+
+
+def test_task_mode_over_dds_commands_are_collision_free_and_within_limits(ctx):
+    """FR3 in task mode (its shipped default): a stream of BodyPose moving the operator's
+    right arm forward, sideways and bending the elbow; every JointTrajectory command is
+    inside the enforced limits, keeps every checked geom pair the collision margin apart
+    (an independent CollisionChecker), and keeps the velocity and acceleration limits."""
+    from mocap_ros.robots.collision import CollisionChecker
+    from mocap_ros.teleop.robot_setup import TeleopRobot
+
+    jmap, robot = TeleopRobot.from_yaml(CONFIG / "teleop_fr3.yaml")
+    assert robot is not None and robot.retarget == "task"
+    checker = CollisionChecker(robot.robot, margin=robot.margin)
+    node = make_teleop(ctx, "teleop_fr3.yaml", output_type="joint_trajectory")
+    assert node.robot is not None and node.robot.retarget == "task"
+    op = Operator(ctx, JointTrajectory)
+    ex = make_executor(ctx, node, op.node)
+    try:
+        op.enable(ex)
+        start = time.monotonic()
+        while time.monotonic() - start < 6.0:
+            s = time.monotonic() - start
+            angles = {"right_shoulder_flexion": 0.9 * math.sin(0.7 * s) + 0.4,
+                      "right_shoulder_abduction": 0.6 * max(0.0, math.sin(0.5 * s)),
+                      "right_elbow_flexion": 0.8 + 0.6 * math.sin(1.1 * s)}
+            op.pose(angles=angles)
+            wait_for(lambda: False, ex, timeout=1 / 30)
+        cmds = np.array([m.points[0].positions for m in op.messages])
+        assert len(cmds) > 100
+        assert np.all(cmds >= jmap.lower - 1e-9) and np.all(cmds <= jmap.upper + 1e-9)
+        dist = [checker.min_distance(robot.to_model(q), robot.margin + 1e-3)[0] for q in cmds]
+        assert min(dist) >= robot.margin - 1e-9
+        assert np.ptp(cmds, axis=0).max() > 0.3  # it followed the operator
+        assert any(st.tracking for st in op.status)
+        v, _ = _velocities(op.messages)
+        assert np.all(np.abs(v) <= jmap.velocity_limits + 1e-6)
+        cuts = node.controller.collision_cuts
+        assert cuts == 0  # the IK kept its margin: the guard never had to stop the arm
+        _accel_ok(jmap, op.messages)
     finally:
         ex.shutdown()
         node.destroy_node()

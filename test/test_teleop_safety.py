@@ -14,6 +14,7 @@ from mocap_ros.core.skeleton import NUM_JOINTS
 from mocap_ros.teleop.angles import ANGLE_NAMES, angles_to_local_rotations
 from mocap_ros.teleop.controller import StepResult, TeleopController
 from mocap_ros.teleop.retarget import RobotJointMap
+from mocap_ros.teleop.robot_setup import TeleopRobot
 from mocap_ros.teleop.safety import HOLD_REASONS, Decision, SafetyGate, SafetyParams
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
@@ -78,6 +79,23 @@ def test_gate_starts_disabled_and_reports_each_reason() -> None:
     out = ctl.step(5.0)
     assert out is not None and out.status.reason == "clock_jump"
     seen.add(out.status.reason)
+    # ... and with a robot model: the collision guard cutting a step (FR3 column leaned
+    # into the floor by the joint map) and a task-mode target the IK cannot use
+    jm, robot = TeleopRobot.from_yaml(CONFIG / "teleop_fr3.yaml", retarget="joint")
+    ctl = TeleopController(jm, robot=robot)
+    ctl.enable(0.0, jm.safe_pose)
+    dive = angles_to_local_rotations({"right_shoulder_flexion": 1.7,
+                                      "right_elbow_flexion": 0.2})
+    for k in range(1, 200):
+        ctl.on_pose(k * 0.02, k * 0.02, True, 1.0, dive)
+        seen.add(ctl.step(k * 0.02).status.reason)
+    jm, robot = TeleopRobot.from_yaml(CONFIG / "teleop_fr3.yaml", retarget="task")
+    ctl = TeleopController(jm, robot=robot)
+    ctl.enable(0.0, jm.safe_pose)
+    ctl.on_pose(0.02, 0.02, True, 1.0, angles_to_local_rotations({}))
+    ctl._target = np.full_like(ctl._target, np.nan)  # what the IK cannot solve for
+    seen.add(ctl.step(0.04).status.reason)
+    seen.discard(None)  # tracking steps before the guard cut in
     # every documented reason can actually be produced, and nothing undocumented is
     assert seen == set(HOLD_REASONS)
 

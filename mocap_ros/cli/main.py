@@ -14,6 +14,8 @@ from mocap_ros.core.config import MocapConfig
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.robot:
+        return _robot_demo(args)
     if not args.core:
         try:
             from mocap_ros.tools.demo import run_dds_demo
@@ -27,6 +29,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return run_dds_demo(cfg.assets_dir, frames=args.frames, rate_hz=args.rate,
                                 overrides=overrides)
     return _core_demo(args)
+
+
+def _robot_demo(args: argparse.Namespace) -> int:
+    import os
+
+    # MuJoCo picks its OpenGL at import: off-screen EGL unless the user chose (osmesa, glfw)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from mocap_ros.tools.demo_robot import run_robot_demo
+
+    cfg = with_default_assets(config_from_args(args))
+    overrides = {k: v for k, v in dataclasses.asdict(cfg).items()
+                 if v != getattr(MocapConfig(), k)}
+    return run_robot_demo(cfg.assets_dir, robot=args.robot, frames=args.frames,
+                          rate_hz=args.rate, out=args.out, video=args.video,
+                          overrides=overrides)
+
+
+def cmd_bench_teleop(args: argparse.Namespace) -> int:
+    from mocap_ros.tools.bench_teleop import run
+
+    run(args.json, quick=args.quick)
+    return 0
 
 
 def _core_demo(args: argparse.Namespace) -> int:
@@ -81,7 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--core", action="store_true", help="run the core pipeline without ROS")
     p.add_argument("--frames", type=int, default=60)
     p.add_argument("--rate", type=float, default=15.0, help="frames per second to publish")
+    p.add_argument("--robot", choices=("fr3", "g1"), help="close the loop: mocap_node -> "
+                   "teleop_node (enabled) -> sim_robot, all in this process")
+    p.add_argument("--out", default="demo_robot.png", help="--robot: the picture (PNG)")
+    p.add_argument("--video", help="--robot: also an MP4 of every pose")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench-teleop", help="teleop latency: lag split into filter, control "
+                       "period and limits, wave amplitude, filter candidates")
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--quick", action="store_true", help="default and Kalman filters only")
+    p.set_defaults(func=cmd_bench_teleop)
 
     p = sub.add_parser("bench", help="benchmark baseline vs fast settings vs the pipeline")
     add_config_args(p)

@@ -198,6 +198,7 @@ def _validate_fields(obj: Any) -> Any:
 OUTPUT_TYPES = ("joint_state", "joint_trajectory", "float64_multi_array")
 HOLD_MODES = ("hold", "safe_pose")
 OPERATOR_RESUME = ("enable", "same_operator")
+RETARGET_CHOICES = ("", "task", "joint")
 
 
 @dataclass
@@ -245,10 +246,23 @@ class TeleopSettings:
                             max_value=100.0)
     filter_d_cutoff: float = _f(1.0, "One Euro filter derivative cutoff (Hz).",
                                 min_value=0.01, max_value=100.0)
+    filter_type: str = _f("one_euro", "Pose filter: one_euro (speed-adaptive low-pass) or "
+                          "kalman (constant-velocity Kalman: ramps without lag, ~1.5 deg "
+                          "overshoot when a fast motion stops). Numbers: bench/RESULTS.md.",
+                          choices=("one_euro", "kalman"))
+    filter_measurement_noise: float = _f(0.03, "Kalman filter: pose noise (rad, std).",
+                                         min_value=1e-4, max_value=1.0)
+    filter_process_noise: float = _f(0.1, "Kalman filter: acceleration noise density "
+                                     "(rad^2/s^3); more follows faster and smooths less.",
+                                     min_value=1e-4, max_value=1e4)
     joint_states_timeout: float = _f(0.5, "~/enable needs, for every joint of the map, a "
                                      "joint_states entry this recent (s; merged per joint "
                                      "across publishers): commands start from where the "
                                      "robot is.", min_value=0.0, max_value=60.0)
+    retarget: str = _f("", "Override the robot YAML's retarget mode: task (operator wrist -> "
+                       "end-effector IK with collision constraints) or joint (per-joint "
+                       "maps, collision-checked when the YAML has a model); empty = the "
+                       "YAML's.", choices=RETARGET_CHOICES)
     allow_enable_without_joint_states: bool = _f(
         False, "Let ~/enable start from the last command (or the safe pose) when no fresh "
         "joint_states names every joint. The first command can then be a step away from the "
@@ -332,4 +346,57 @@ class CameraSettings:
                              "or an image folder")
         if not self.frame_id.strip():
             raise ValueError("frame_id is empty: tf2 cannot use an image without a frame")
+        return self
+
+
+# ---------------------------------------------------------------- sim_robot
+SIM_COMMAND_TYPES = OUTPUT_TYPES
+
+
+@dataclass
+class SimSettings:
+    """sim_robot's parameters (MuJoCo robot under joint position control)."""
+
+    robot: str = _f("fr3", "Robot model: a shipped name (fr3, g1; G1 with its base fixed) or "
+                    "a path to an MJCF or URDF file.")
+    limits_config: str = _f("", "Teleop joint map YAML whose enforced velocity/acceleration "
+                            "limits commands are checked against (config/teleop_*.yaml). "
+                            "Empty = teleop_<robot>.yaml for a shipped robot; joints it does "
+                            "not name use the model's velocity limits and "
+                            "default_acceleration_limit.")
+    default_acceleration_limit: float = _f(10.0, "Acceleration limit (rad/s^2) for joints the "
+                                           "limits config does not name.",
+                                           min_value=0.01, max_value=1000.0)
+    limit_tolerance: float = _f(0.02, "Relative margin before a command counts as exceeding "
+                                "a limit (0.02 = 2 % over).", min_value=0.0, max_value=10.0)
+    command_type: str = _f("joint_state", "Message type on joint_commands: joint_state, "
+                           "joint_trajectory (interpolated through its points, honouring "
+                           "time_from_start) or float64_multi_array (order: joint_order).",
+                           choices=SIM_COMMAND_TYPES)
+    joint_order: str = _f("", "Comma-separated joint names of a Float64MultiArray command. "
+                          "Empty = the limits config's joint order (what teleop_node sends).")
+    publish_rate_hz: float = _f(200.0, "joint_states rate (Hz); the physics (2 ms steps) is "
+                                "advanced to the clock at every publish.",
+                                min_value=100.0, max_value=1000.0)
+    bandwidth_hz: float = _f(8.0, "Position-loop bandwidth of every joint (Hz): kp = I w^2, "
+                             "kv = 2 zeta I w with I the joint's inertia at home.",
+                             min_value=0.5, max_value=50.0)
+    damping_ratio: float = _f(1.0, "Damping ratio zeta of the position loops.",
+                              min_value=0.1, max_value=5.0)
+    floor: bool = _f(True, "Add a floor plane (contacts with it are reported).")
+    floor_height: float = _f(0.0, "Floor height (m) in the robot's base frame.",
+                             min_value=-10.0, max_value=10.0)
+    render_rate_hz: float = _f(0.0, "Publish sim/image (rgb8) at this rate; 0 = off. Needs an "
+                               "off-screen OpenGL: MUJOCO_GL=egl or osmesa.",
+                               min_value=0.0, max_value=30.0)
+    render_width: int = _f(320, "sim/image width (px).", min_value=16, max_value=4096)
+    render_height: int = _f(240, "sim/image height (px).", min_value=16, max_value=4096)
+    diagnostics_period: float = _f(1.0, "Seconds between /diagnostics, sim/contacts and "
+                                   "sim/limit_violations reports.",
+                                   min_value=0.05, max_value=60.0)
+
+    def validate(self) -> SimSettings:
+        _validate_fields(self)
+        if not self.robot.strip():
+            raise ValueError("robot is empty: give fr3, g1 or a model file")
         return self

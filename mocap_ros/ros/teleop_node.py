@@ -46,8 +46,8 @@ from mocap_ros.core.config import TeleopSettings
 from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.teleop.controller import TeleopController
-from mocap_ros.teleop.filters import OneEuroParams
-from mocap_ros.teleop.retarget import RobotJointMap
+from mocap_ros.teleop.filters import KalmanParams, OneEuroParams
+from mocap_ros.teleop.robot_setup import TeleopRobot
 from mocap_ros.teleop.safety import SafetyParams
 
 # Poses: keep only the newest. A queue (depth 10) under CPU load fed teleop stale poses
@@ -80,15 +80,21 @@ class TeleopNode(Node):
         s: TeleopSettings = declare_dataclass(self, TeleopSettings)
         self.settings = s
         path = Path(s.robot_config) if s.robot_config else default_robot_config()
-        self.joint_map = RobotJointMap.from_yaml(path)
+        # The joint map, and the robot model / collision guard / task IK where the YAML
+        # has a model section (retarget: task needs one).
+        self.joint_map, self.robot = TeleopRobot.from_yaml(path, retarget=s.retarget or None)
         self.controller = TeleopController(
             self.joint_map, rate_hz=s.rate_hz, hold_mode=s.hold_mode,
             filter_params=OneEuroParams(min_cutoff=s.filter_min_cutoff, beta=s.filter_beta,
-                                        d_cutoff=s.filter_d_cutoff),
+                                        d_cutoff=s.filter_d_cutoff)
+            if s.filter_type == "one_euro" else
+            KalmanParams(measurement_noise=s.filter_measurement_noise,
+                         process_noise=s.filter_process_noise),
             safety_params=SafetyParams(pose_timeout=s.pose_timeout,
                                        clock_skew_tolerance=s.clock_skew_tolerance,
                                        min_confidence=s.min_confidence, max_jump=s.max_jump,
                                        jump_window=s.jump_window),
+            robot=self.robot,
         )
         out_type = {"joint_state": JointState, "joint_trajectory": JointTrajectory,
                     "float64_multi_array": Float64MultiArray}[s.output_type]
@@ -121,7 +127,9 @@ class TeleopNode(Node):
         sim = self.get_parameter("use_sim_time").value
         self.get_logger().info(
             f"teleop for {self.joint_map.robot!r} ({len(self.joint_map)} joints, "
-            f"{path.name}); DISABLED until ~/enable is called with data: true"
+            f"{path.name}, retarget: "
+            + (self.robot.retarget if self.robot else "joint, no model: no collision guard")
+            + "); DISABLED until ~/enable is called with data: true"
             + ("; use_sim_time: poses are judged on /clock, limits hold in real time"
                if sim else ""))
 
@@ -388,7 +396,10 @@ class TeleopNode(Node):
         st.message = "disabled" if not enabled else "enabled"
         st.values = [KeyValue(key="enabled", value=str(enabled)),
                      KeyValue(key="rate_hz", value=f"{self._rate():.1f}"),
-                     KeyValue(key="commands_published", value=str(self.published))]
+                     KeyValue(key="commands_published", value=str(self.published)),
+                     KeyValue(key="retarget",
+                              value=self.robot.retarget if self.robot else "joint"),
+                     KeyValue(key="collision_cuts", value=str(self.controller.collision_cuts))]
         arr = DiagnosticArray(status=[st])
         arr.header.stamp = self.get_clock().now().to_msg()
         self._publish(self.diag_pub, arr)

@@ -63,6 +63,30 @@ the safe pose) until a fresh pose is accepted and then moves from rest under the
 Measured positions more than `MEASURED_LIMIT_TOLERANCE` outside the map's documented limits
 raise ValueError (a broken joint_states), and so do non-finite ones.
 
+Robot model (``robot=TeleopRobot``, see `robot_setup`): every command `step` produces --
+tracking, holding, safe_pose, braking after disable or a clock jump -- passes the collision
+guard last: the step from the previous command is cut at the last configuration keeping
+every checked geom pair (self and floor/table) ``collision_margin`` apart, the output stops
+there (velocities zero) and the status reason is "collision" (mode "holding" where it was
+"tracking"). A cut is the one place where the acceleration limit yields: stopping inside
+the margin would be worse. Exception: enabled from measured positions already inside the
+margin, the output starts there (it is where the robot is) and may only move away.
+The position and velocity limits hold as before (a cut only shortens a step).
+
+Retarget modes (the robot's ``retarget``):
+  * "joint": the per-joint map above (the guard applies when a robot model is given).
+  * "task": an accepted pose's SMPL local rotations are turned into joint positions
+    (forward kinematics on the rest skeleton `REST_JOINTS_APPROX`; the root rotation is
+    dropped: only the body-relative arm matters), then per arm the wrist and elbow relative
+    to the shoulder in the body frame, divided by the arm length
+    (`task_retarget.arm_features`, mirrored with the map's ``mirror``). The 1-euro filter
+    runs on those. Each `step` while tracking solves the IK (`TeleopRobot.solve`: position,
+    forearm orientation, elbow hint, joint/velocity limits, collision constraints) from the
+    current command, and the rate limiter moves toward its answer at the map's limits. A
+    pose that gives no target, or an IK without a solution, holds with reason "retarget".
+    The gate still refuses the followed angles out of range and angle jumps (there is no
+    per-joint command at pose time, so the command jump check does not apply).
+
 `disable()`: poses are refused at once, but the output does not stop from speed: `step`
 keeps returning commands (mode "stopping", reason "disabled") that brake to rest within the
 acceleration limit, then returns None. `enable` while still braking continues from the
@@ -78,15 +102,18 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mocap_ros.geometry.rotations import FloatArray
+from mocap_ros.core.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, REST_JOINTS_APPROX
+from mocap_ros.geometry.rotations import FloatArray, quat_to_matrix
 from mocap_ros.teleop.angles import (
     ANATOMICAL_RANGES,
     ANGLE_JOINTS,
     local_rotations_to_angles,
 )
-from mocap_ros.teleop.filters import OneEuroFilter, OneEuroParams, RateLimiter
+from mocap_ros.teleop.filters import KalmanParams, OneEuroParams, RateLimiter, make_filter
 from mocap_ros.teleop.retarget import RobotJointMap
+from mocap_ros.teleop.robot_setup import TeleopRobot
 from mocap_ros.teleop.safety import Decision, SafetyGate, SafetyParams
+from mocap_ros.teleop.task_retarget import RetargetError, arm_features
 
 HOLD_MODES: tuple[str, ...] = ("hold", "safe_pose")
 # Pose quaternions must be unit within this tolerance; anything else means a broken
@@ -96,6 +123,13 @@ UNIT_TOLERANCE = 0.1
 # hard stop past the soft limit) and still be ramped in from; further out, joint_states is
 # broken (wrong units, wrong joint) and enable is refused.
 MEASURED_LIMIT_TOLERANCE = 0.1
+
+
+def _ancestors(j: int) -> list[int]:
+    out = [j]
+    while PARENTS[out[-1]] >= 0:
+        out.append(PARENTS[out[-1]])
+    return out
 
 
 @dataclass(frozen=True)
@@ -118,6 +152,27 @@ class StepResult(NamedTuple):
     dt: float = 0.0  # motion-clock seconds this step covered (0: nothing moved)
 
 
+# Joints whose positions task mode needs (shoulders, elbows, wrists, neck, pelvis) and all
+# their ancestors, in tree order: forward kinematics on these only (half the work).
+_ARM_CHAIN = tuple(sorted({
+    a for j in ("neck", "left_wrist", "right_wrist")
+    for a in _ancestors(JOINT_INDEX[j])
+}))
+
+
+def _arm_chain_positions(local_rotmats: FloatArray) -> FloatArray:
+    """(24, 3) joint positions, exact on `_ARM_CHAIN` (others left at zero)."""
+    rest = REST_JOINTS_APPROX.astype(np.float64)
+    glob = np.empty((NUM_JOINTS, 3, 3))
+    pos = np.zeros((NUM_JOINTS, 3))
+    glob[0], pos[0] = local_rotmats[0], rest[0]
+    for j in _ARM_CHAIN[1:]:
+        p = PARENTS[j]
+        glob[j] = glob[p] @ local_rotmats[j]
+        pos[j] = pos[p] + glob[p] @ (rest[j] - rest[p])
+    return pos
+
+
 class TeleopController:
     """See the module docstring."""
 
@@ -127,15 +182,20 @@ class TeleopController:
         *,
         rate_hz: float = 50.0,
         hold_mode: str = "hold",
-        filter_params: OneEuroParams | None = None,
+        filter_params: OneEuroParams | KalmanParams | None = None,
         safety_params: SafetyParams | None = None,
         angle_ranges: Mapping[str, tuple[float, float]] | None = None,
+        robot: TeleopRobot | None = None,
     ) -> None:
         if hold_mode not in HOLD_MODES:
             raise ValueError(f"hold_mode must be one of {HOLD_MODES}, got {hold_mode!r}")
         if not (np.isfinite(rate_hz) and rate_hz > 0):
             raise ValueError(f"rate_hz must be finite and > 0, got {rate_hz}")
+        if robot is not None and robot.map.names != joint_map.names:
+            raise ValueError("robot was built for another joint map")
         self.map = joint_map
+        self.robot = robot
+        self.task = robot is not None and robot.retarget == "task"
         self.rate_hz = float(rate_hz)
         self.max_step_dt = 2.0 / self.rate_hz
         self.hold_mode = hold_mode
@@ -149,7 +209,8 @@ class TeleopController:
             angle_upper=[ranges[n][1] for n in self._followed],
             command_scale=joint_map.scale,
         )
-        self.filter = OneEuroFilter(len(joint_map), filter_params)
+        n_filtered = robot.n_features if self.task and robot is not None else len(joint_map)
+        self.filter = make_filter(n_filtered, filter_params)  # One Euro or Kalman
         self.limiter = RateLimiter(
             joint_map.lower,
             joint_map.upper,
@@ -167,6 +228,7 @@ class TeleopController:
         self._has_command = False
         self._stopping = False
         self.last_angles: dict[str, float] | None = None
+        self.collision_cuts = 0  # steps the collision guard cut short (since construction)
 
     # ------------------------------------------------------------------------ enable/disable
     @property
@@ -296,7 +358,8 @@ class TeleopController:
             vec = np.full(len(self._followed), np.nan)
         else:
             vec = np.array([angles[n] for n in self._followed], dtype=np.float64)
-            command = self.map.command(angles)
+            if not self.task:
+                command = self.map.command(angles)
         if joint_confidence is not None:
             confidence = used_confidence(joint_confidence, self.used_joints)
         previous_stamp = self.gate.last_accepted_stamp
@@ -314,14 +377,34 @@ class TeleopController:
             self._newest_stamp = stamp
         self._pose_decision = decision
         if decision.accept:
-            assert angles is not None and command is not None
+            assert angles is not None
+            if self.task:
+                try:
+                    command = self._features(np.asarray(local_quats, dtype=np.float64))
+                except RetargetError:
+                    decision = Decision(False, "retarget")
+                    self._pose_decision = decision
+                    return decision
+            assert command is not None
             self.last_angles = angles
             gap = None if previous_stamp is None else stamp - previous_stamp
             if gap is None or gap > self.gate.params.pose_timeout:
                 self.filter.reset()
             filtered = self.filter(command, stamp)
-            self._target = np.clip(filtered, self.map.lower, self.map.upper)
+            self._target = (filtered if self.task
+                            else np.clip(filtered, self.map.lower, self.map.upper))
         return decision
+
+    def _features(self, local_quats: FloatArray) -> FloatArray:
+        """Task mode: per arm, `arm_features` of the pose's body-relative joint positions."""
+        assert self.robot is not None
+        rot = quat_to_matrix(local_quats / np.linalg.norm(local_quats, axis=-1, keepdims=True))
+        rot[0] = np.eye(3)  # the root (camera-relative orientation) does not matter
+        joints = _arm_chain_positions(rot)
+        return np.concatenate([
+            arm_features(joints, arm.spec.side, mirror=self.map.mirror)
+            for arm in self.robot.arms
+        ])
 
     # ---------------------------------------------------------------------------------- step
     def step(self, now_s: float, motion_s: float | None = None) -> StepResult | None:
@@ -361,8 +444,14 @@ class TeleopController:
 
         reason = self._hold_reason(now)
         if reason is None and self._target is not None:
-            self._hold_target = None
-            return self._output(dt, self._target, TeleopStatus("tracking"))
+            goal: FloatArray | None = self._target
+            if self.task and dt > 0.0:
+                goal = self._ik_goal(self._target)
+                if goal is None:
+                    reason = "retarget"
+            if goal is not None:
+                self._hold_target = None
+                return self._output(dt, goal, TeleopStatus("tracking"))
         if reason is None:  # unreachable: an accepted pose always sets a target
             reason = "no_pose_yet"
         if self.hold_mode == "safe_pose":
@@ -370,6 +459,16 @@ class TeleopController:
         if self._hold_target is None:
             self._hold_target = self.limiter.stopping_positions()
         return self._output(dt, self._hold_target, TeleopStatus("holding", reason))
+
+    def _ik_goal(self, features: FloatArray) -> FloatArray | None:
+        """Task mode: the IK's configuration `horizon` seconds ahead of the current command
+        (clamped into the map's limits), or None when there is none."""
+        assert self.robot is not None and self.robot.task is not None
+        try:
+            q = self.robot.solve(self.limiter.positions, features, self.robot.task.horizon)
+        except RetargetError:
+            return None
+        return np.clip(q, self.map.lower, self.map.upper)
 
     def _hold_reason(self, now: float) -> str | None:
         timeout = self.gate.params.pose_timeout
@@ -395,7 +494,19 @@ class TeleopController:
             if dt <= 0.0 and self._last_output is None:
                 vel = np.zeros_like(vel)
         else:
+            previous = self.limiter.positions.copy()
             pos, vel = self.limiter.step(target, dt)
+            if self.robot is not None:
+                cut = self.robot.guard(previous, pos)
+                if cut.scaled:
+                    # Stop at the last configuration outside the margin: never closer.
+                    pos, vel = cut.q, np.zeros_like(vel)
+                    self.limiter.reset(pos, vel, clamp=False)
+                    self.collision_cuts += 1
+                    if self._hold_target is not None:
+                        self._hold_target = pos.copy()  # rest here, not pressing on
+                    mode = "holding" if status.mode == "tracking" else status.mode
+                    status = TeleopStatus(mode, "collision")
         used = dt if target is not None and dt > 0.0 else 0.0
         self._last_output = StepResult(pos, vel, status, used)
         return StepResult(pos.copy(), vel.copy(), status, used)

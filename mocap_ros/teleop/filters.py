@@ -152,6 +152,103 @@ class OneEuroFilter:
         self._stages -= shift
 
 
+@dataclass(frozen=True)
+class KalmanParams:
+    """Constant-velocity Kalman filter: `measurement_noise` is the pose noise (rad, standard
+    deviation), `process_noise` the spectral density of the unmodelled acceleration
+    ((rad/s^2)^2 s = rad^2/s^3). Their ratio alone sets the smoothing: more process noise
+    follows faster and smooths less."""
+
+    measurement_noise: float = 0.03
+    process_noise: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("measurement_noise", "process_noise"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"KalmanParams.{name} must be finite and > 0, got {v}")
+
+
+class KalmanFilter:
+    """Per-channel constant-velocity Kalman filter (state: position, velocity).
+
+    A low-pass filter trails a moving input by its group delay; this one models the motion,
+    so a constant-speed ramp is followed without lag in steady state, and only changes of
+    speed (acceleration, which the model calls noise) are followed late. Same interface as
+    `OneEuroFilter` (reset, __call__(x, t), value, initialized); no angle wrap (the teleop
+    controller filters robot commands, which do not wrap). dt <= 0 leaves the state untouched.
+    """
+
+    def __init__(self, size: int, params: KalmanParams | None = None) -> None:
+        self.size = int(size)
+        self.params = params if params is not None else KalmanParams()
+        self.reset()
+
+    def reset(self) -> None:
+        self._t: float | None = None
+        self._x = np.zeros(self.size)
+        self._v = np.zeros(self.size)
+        self._p = np.zeros((self.size, 2, 2))
+
+    @property
+    def initialized(self) -> bool:
+        return self._t is not None
+
+    @property
+    def value(self) -> FloatArray | None:
+        return None if self._t is None else self._x.copy()
+
+    @property
+    def velocity(self) -> FloatArray | None:
+        return None if self._t is None else self._v.copy()
+
+    def __call__(self, x: ArrayLike, t: float) -> FloatArray:
+        z = np.asarray(x, dtype=np.float64).reshape(-1)
+        if z.shape != (self.size,):
+            raise ValueError(f"expected {self.size} values, got {z.shape}")
+        if not (np.all(np.isfinite(z)) and np.isfinite(t)):
+            raise ValueError("KalmanFilter input must be finite")
+        r = self.params.measurement_noise ** 2
+        if self._t is None:
+            self._t = float(t)
+            self._x, self._v = z.copy(), np.zeros(self.size)
+            # position known to the measurement noise; velocity unknown but bounded (1 rad/s)
+            self._p[:] = np.array([[r, 0.0], [0.0, 1.0]])
+            return self._x.copy()
+        dt = float(t) - self._t
+        if dt <= 0.0:
+            return self._x.copy()
+        self._t = float(t)
+        q = self.params.process_noise
+        # predict
+        x = self._x + self._v * dt
+        p = self._p
+        p00 = p[:, 0, 0] + dt * (2.0 * p[:, 0, 1] + dt * p[:, 1, 1]) + q * dt ** 3 / 3.0
+        p01 = p[:, 0, 1] + dt * p[:, 1, 1] + q * dt ** 2 / 2.0
+        p11 = p[:, 1, 1] + q * dt
+        # update with the position measurement
+        s = p00 + r
+        k0, k1 = p00 / s, p01 / s
+        innov = z - x
+        self._x = x + k0 * innov
+        self._v = self._v + k1 * innov
+        p[:, 0, 0] = (1.0 - k0) * p00
+        p[:, 0, 1] = p[:, 1, 0] = (1.0 - k0) * p01
+        p[:, 1, 1] = p11 - k1 * p01
+        return self._x.copy()
+
+
+FILTER_TYPES: tuple[str, ...] = ("one_euro", "kalman")
+
+
+def make_filter(size: int, params: OneEuroParams | KalmanParams | None = None
+                ) -> OneEuroFilter | KalmanFilter:
+    """The filter for `params`' type (None: the default One Euro filter)."""
+    if isinstance(params, KalmanParams):
+        return KalmanFilter(size, params)
+    return OneEuroFilter(size, params)
+
+
 class RateLimiter:
     """Per-joint position, velocity and acceleration limiting; see the module docstring."""
 

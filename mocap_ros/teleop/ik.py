@@ -48,6 +48,9 @@ class IKParams:
     collision_detection: float = 0.10  # m at which a pair enters the QP
     collision_gain: float = 0.85
     hard_margin: float = 0.02  # m: the final guard; below collision_margin
+    # False: skip the final guard (a caller that checks every configuration it sends
+    # itself, like TeleopController with a robot, need not pay for it twice).
+    final_guard: bool = True
     solver: str = "daqp"
 
     def __post_init__(self) -> None:
@@ -266,12 +269,15 @@ class TaskIK:
 
         # Final guard, independent of the QP's linearisation.
         # tol 0.01 of a step that is itself at most ~0.03 rad: the bisection is short.
-        step = safe_step(self.checker, q0, q_next, margin=self.params.hard_margin, tol=0.01)
-        q_out = step.q
+        if self.params.final_guard:
+            step = safe_step(self.checker, q0, q_next, margin=self.params.hard_margin, tol=0.01)
+            q_out, scaled = step.q, step.scaled
+        else:
+            q_out, scaled = q_next, False
         # Reported up to the QP's detection distance (farther reads as that distance).
         d, pair = self.checker.min_distance(q_out, self.params.collision_detection)
         err = math.nan
         if first_pos is not None and first_site is not None:
             err = float(np.linalg.norm(self.site_pose(q_out, first_site)[0] - first_pos))
-        self.last = IKStatus(step.scaled, d, pair, err)
+        self.last = IKStatus(scaled, d, pair, err)
         return q_out

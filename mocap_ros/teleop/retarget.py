@@ -61,6 +61,8 @@ _JOINT_REQUIRED = (
 _JOINT_OPTIONAL = ("scale", "safe_pose")
 _TOP_REQUIRED = ("robot", "joints")
 _TOP_OPTIONAL = ("mirror", "position_margin", "velocity_scale", "acceleration_scale")
+# The robot side (model, collision guard, task-space IK): read by teleop.robot_setup.
+_ROBOT_SECTIONS = ("retarget", "model", "task")
 
 
 class JointMapError(ValueError):
@@ -250,7 +252,9 @@ class RobotJointMap:
         for key in _TOP_REQUIRED:
             if key not in data:
                 raise JointMapError(f"{source}: missing field '{key}'")
-        unknown = sorted(set(data) - set(_TOP_REQUIRED) - set(_TOP_OPTIONAL))
+        unknown = sorted(
+            set(data) - set(_TOP_REQUIRED) - set(_TOP_OPTIONAL) - set(_ROBOT_SECTIONS)
+        )
         if unknown:
             raise JointMapError(f"{source}: unknown field(s) {unknown}")
         raw_joints = data["joints"]

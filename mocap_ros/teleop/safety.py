@@ -36,7 +36,10 @@ accepted pose's STAMP is older than `pose_timeout`: data age, not arrival time, 
 / accept. Timestamps are seconds on one clock (e.g. ROS time).
 
 HOLD_REASONS also holds "clock_jump", which only the controller can see (ROS time went
-backwards); `forget()` is what it calls on the gate then.
+backwards); `forget()` is what it calls on the gate then; "collision" (the controller's
+collision guard cut the step short: the command stops at the last configuration outside the
+margin) and "retarget" (task mode: the pose gives no end-effector target, or the IK found
+no solution) are the controller's too.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ HOLD_REASONS: tuple[str, ...] = (
     "clock_jump",
     "unconfirmed",
     "operator_lost",
+    "collision",
+    "retarget",
 )
 
 

@@ -176,3 +176,52 @@ def target_orientation(joints_cam: ArrayLike, side: str, tmap: TaskMap) -> np.nd
 def tool_direction(quat_xyzw: ArrayLike, tool_axis: ArrayLike = (0.0, 0.0, 1.0)) -> np.ndarray:
     """The tool axis of an orientation, in the base frame (for checks and status)."""
     return _rotate(np.asarray(quat_xyzw, float), np.asarray(tool_axis, float))
+
+
+# ------------------------------------------------------------------ per-arm features
+# The controller filters these 6 numbers per arm (wrist and elbow relative to the shoulder,
+# body frame, divided by the arm length) instead of the targets: they are scale-free, so
+# the operator's size cancels, and every target below is a smooth function of them.
+FEATURES_PER_ARM = 6
+
+
+def arm_features(joints_cam: ArrayLike, side: str, *, mirror: bool = False) -> np.ndarray:
+    """(6,): wrist and elbow relative to the shoulder in the body frame, / arm length.
+
+    With ``mirror`` the other arm is read and reflected through the sagittal plane (body
+    y negated): the robot's `side` moves like the mirror image of the operator.
+    """
+    _check_side(side)
+    src = ("right" if side == "left" else "left") if mirror else side
+    length = arm_length(joints_cam, src)
+    v = arm_vectors_body(joints_cam, src)
+    out = np.concatenate([v["wrist"], v["elbow"]]) / length
+    if mirror:
+        out[[1, 4]] *= -1.0
+    return out
+
+
+def targets_from_features(
+    features: ArrayLike, tmap: TaskMap
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(position, quaternion xyzw, elbow hint or None) in the base frame from `arm_features`.
+
+    Same mapping as `target_position` / `target_orientation` / `elbow_position`: the rest
+    pose (wrist straight below the shoulder by one arm length) gives the home pose.
+    """
+    f = np.asarray(features, dtype=float).reshape(-1)
+    if f.shape != (FEATURES_PER_ARM,) or not np.all(np.isfinite(f)):
+        raise RetargetError("arm features must be 6 finite numbers")
+    wrist, elbow = f[:3], f[3:]
+    rot = np.asarray(tmap.rotation, float)
+    pos = np.asarray(tmap.home_position, float) + rot @ ((wrist - [0.0, 0.0, -1.0]) * tmap.reach)
+    fore = rot @ _unit(wrist - elbow, "forearm")
+    rest = rot @ np.array([0.0, 0.0, -1.0])
+    quat = _quat_mul(_quat_between(rest, fore), np.asarray(tmap.home_quat, float))
+    quat = quat / np.linalg.norm(quat)
+    hint = None
+    if tmap.home_elbow is not None:
+        upper = float(np.linalg.norm(elbow))
+        disp = elbow - np.array([0.0, 0.0, -upper])
+        hint = np.asarray(tmap.home_elbow, float) + rot @ (disp * tmap.reach)
+    return pos, quat, hint

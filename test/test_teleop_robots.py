@@ -1,0 +1,242 @@
+"""Teleop with robot models: both retarget modes through TeleopController on real MuJoCo/mink.
+
+The sweep: 6 flexion x 4 abduction x 3 rotation x 4 elbow = 288 operator arm poses (both
+arms posed alike, so the G1's arms can also meet each other), each an SMPL pose built with
+`angles_to_local_rotations` (the controller's forward kinematics turns it into joint
+positions in task mode). The poses are visited in serpentine order, so consecutive poses
+differ in one angle by one grid step; each pose is streamed until the command settles (no
+joint moves more than 2e-4 rad in a step and every velocity is below 0.01 rad/s) or for at
+most MAX_STEPS control steps. Every command is checked: inside the map's enforced limits and
+every checked geom pair (self, floor) at least the margin apart, measured by an independent
+CollisionChecker. Control runs at 25 Hz here (half the node's default: the same geometry
+and limits in half the steps); poses arrive every other step (12.5 Hz, a slow camera).
+SafetyParams.max_jump is 1.5 rad because a serpentine turn can change two angles at once
+by a grid step; the gate's own rules are tested elsewhere.
+
+Cost on the 2-core AMD EPYC: joint-mode sweeps ~10 s each; task-mode sweeps (an IK
+solve per step) ~25-30 s each, marked `slow` (still part of `make test`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mocap_ros.robots.collision import CollisionChecker
+from mocap_ros.teleop.angles import angles_to_local_rotations
+from mocap_ros.teleop.controller import TeleopController
+from mocap_ros.teleop.retarget import JointMapError
+from mocap_ros.teleop.robot_setup import TeleopRobot
+from mocap_ros.teleop.safety import SafetyParams
+from mocap_ros.teleop.task_retarget import FEATURES_PER_ARM, targets_from_features
+
+CONFIG = Path(__file__).resolve().parents[1] / "config"
+FLEXION = (-0.4, 0.2, 0.8, 1.4, 2.0, 2.4)
+ABDUCTION = (0.0, 0.6, 1.2, 1.8)
+ROTATION = (-1.0, 0.0, 1.0)
+ELBOW = (0.0, 0.8, 1.6, 2.4)
+RATE = 25.0
+MAX_STEPS = 24
+
+
+def serpentine(*axes: tuple[float, ...]) -> list[tuple[float, ...]]:
+    """Grid points in boustrophedon order on every level: neighbours differ in one axis."""
+    out: list[tuple[float, ...]] = [()]
+    for ax in axes:
+        nxt = []
+        for k, prefix in enumerate(out):
+            nxt += [(*prefix, v) for v in (ax if k % 2 == 0 else ax[::-1])]
+        out = nxt
+    return out
+
+
+def arm_pose(flexion: float, abduction: float, rotation: float, elbow: float) -> np.ndarray:
+    angles = {}
+    for side in ("left", "right"):
+        angles |= {f"{side}_shoulder_flexion": flexion, f"{side}_shoulder_abduction": abduction,
+                   f"{side}_shoulder_rotation": rotation, f"{side}_elbow_flexion": elbow}
+    return angles_to_local_rotations(angles)
+
+
+REST = angles_to_local_rotations({})
+POSES = serpentine(FLEXION, ABDUCTION, ROTATION, ELBOW)
+
+
+def load(name: str, mode: str) -> tuple[TeleopController, TeleopRobot]:
+    jm, robot = TeleopRobot.from_yaml(CONFIG / f"teleop_{name}.yaml", retarget=mode)
+    assert robot is not None and robot.retarget == mode
+    ctl = TeleopController(jm, rate_hz=RATE, robot=robot,
+                           safety_params=SafetyParams(max_jump=1.5))
+    return ctl, robot
+
+
+def sweep(name: str, mode: str) -> dict[str, object]:
+    ctl, robot = load(name, mode)
+    jm = ctl.map
+    checker = CollisionChecker(robot.robot, margin=robot.margin)  # independent of the guard
+    home = jm.safe_pose.copy()
+    home_hands = robot.hand_positions(home) if mode == "task" else None
+    ctl.enable(0.0, home)
+    t, dt = 0.0, 1.0 / RATE
+    commands = 0
+    in_collision: list[tuple[tuple[float, ...], float]] = []
+    outside = 0
+    cosines: list[float] = []
+    reached = 0
+    step_no = 0
+    for pose in POSES:
+        quats = arm_pose(*pose)
+        prev = None
+        for _ in range(MAX_STEPS):
+            t += dt
+            if step_no % 2 == 0:
+                ctl.on_pose(t, t, True, 1.0, quats)
+            step_no += 1
+            out = ctl.step(t)
+            assert out is not None
+            commands += 1
+            q = out.positions
+            if np.any(q < jm.lower - 1e-9) or np.any(q > jm.upper + 1e-9):
+                outside += 1
+            d = checker.min_distance(robot.to_model(q), robot.margin + 1e-3)[0]
+            if d < robot.margin - 1e-9:
+                in_collision.append((pose, d))
+            if prev is not None and np.max(np.abs(q - prev)) < 2e-4 and np.max(
+                    np.abs(out.velocities)) < 1e-2:
+                break
+            prev = q
+        if mode == "task":
+            assert home_hands is not None
+            features = ctl._features(quats)  # what the controller follows for this pose
+            hands = robot.hand_positions(out.positions)
+            for k, arm in enumerate(robot.arms):
+                target, _, _ = targets_from_features(
+                    features[k * FEATURES_PER_ARM:(k + 1) * FEATURES_PER_ARM], arm.tmap)
+                want = target - arm.tmap.home_position
+                got = hands[k] - home_hands[k]
+                if np.linalg.norm(want) < 0.05 or np.linalg.norm(hands[k] - target) > 0.03:
+                    continue  # at rest, or out of reach / blocked by a collision
+                reached += 1
+                cosines.append(float(got @ want / (np.linalg.norm(got) * np.linalg.norm(want))))
+    return {"commands": commands, "collisions": in_collision, "outside": outside,
+            "cosines": cosines, "reached": reached, "cuts": ctl.collision_cuts}
+
+
+def test_the_sweep_has_288_distinct_neighbouring_poses() -> None:
+    assert len(POSES) == len(set(POSES)) == 288
+    for a, b in itertools.pairwise(POSES):
+        assert sum(x != y for x, y in zip(a, b, strict=True)) == 1
+
+
+@pytest.mark.parametrize("name", ["fr3", "g1"])
+def test_joint_mode_sweep_never_commands_a_collision(name: str) -> None:
+    r = sweep(name, "joint")
+    print(name, "joint", {k: (len(v) if isinstance(v, list) else v) for k, v in r.items()})
+    assert r["outside"] == 0
+    assert r["collisions"] == [], r["collisions"][:5]
+    # The per-joint maps do drive both robots into themselves / the floor on this grid
+    # (issue 11: 46 FR3 poses into the floor, 37 G1 self collisions): the guard had work.
+    assert r["cuts"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fr3", "g1"])
+def test_task_mode_sweep_collision_free_and_direction_faithful(name: str) -> None:
+    r = sweep(name, "task")
+    cos = np.asarray(r["cosines"])
+    print(name, "task", {k: (len(v) if isinstance(v, list) else v) for k, v in r.items()},
+          "cos min", cos.min() if cos.size else None)
+    assert r["outside"] == 0
+    assert r["collisions"] == [], r["collisions"][:5]
+    assert r["reached"] >= 40  # enough reachable poses for the direction check to mean much
+    assert np.all(cos >= 0.9), np.sort(cos)[:5]
+
+
+@pytest.mark.parametrize(("name", "mode"), [("fr3", "task"), ("fr3", "joint"),
+                                            ("g1", "task"), ("g1", "joint")])
+def test_operator_rest_gives_home_clear_of_limits_and_collisions(name: str, mode: str) -> None:
+    ctl, robot = load(name, mode)
+    jm = ctl.map
+    start = jm.safe_pose.copy()
+    ctl.enable(0.0, start)
+    t = 0.0
+    for _ in range(int(3 * RATE)):
+        t += 1 / RATE
+        ctl.on_pose(t, t, True, 1.0, REST)
+        out = ctl.step(t)
+    assert out is not None and out.status.tracking
+    q = out.positions
+    if mode == "task":
+        assert q == pytest.approx(jm.safe_pose, abs=0.02)  # home is the rest pose's answer
+    # no joint rests on (or near) a limit, nothing within the margin
+    assert np.all(q - jm.lower > 0.1) and np.all(jm.upper - q > 0.1), q
+    assert robot.min_distance(q) >= robot.margin + 0.005
+
+
+def test_guard_cuts_every_path_including_braking_and_reports_collision() -> None:
+    """The FR3 column leaned forward toward the floor: tracking, hold braking and disable
+    braking are all cut at the margin, and the status says so."""
+    ctl, robot = load("fr3", "joint")
+    checker = CollisionChecker(robot.robot, margin=robot.margin)
+    ctl.enable(0.0, ctl.map.safe_pose)
+    # Arm forward and down with a bent elbow drives links 5-7 into the floor (issue 11).
+    dive = {"right_shoulder_flexion": 1.7, "right_elbow_flexion": 0.2}
+    quats = angles_to_local_rotations(dive)
+    t, reasons = 0.0, set()
+    for _ in range(150):
+        t += 1 / RATE
+        ctl.on_pose(t, t, True, 1.0, quats)
+        out = ctl.step(t)
+        reasons.add(out.status.reason)
+        assert checker.min_distance(robot.to_model(out.positions))[0] >= robot.margin - 1e-9
+    assert "collision" in reasons and ctl.collision_cuts > 0
+    # Now move away and disable while moving: braking is checked too.
+    ctl.disable()
+    while (out := ctl.step(t := t + 1 / RATE)) is not None:
+        assert checker.min_distance(robot.to_model(out.positions))[0] >= robot.margin - 1e-9
+
+
+def test_task_mode_retarget_error_holds_with_a_reason() -> None:
+    ctl, _ = load("fr3", "task")
+    ctl.enable(0.0, ctl.map.safe_pose)
+    t = 0.1
+    ctl.on_pose(t, t, True, 1.0, REST)
+    ok = ctl.step(t + 0.04)
+    assert ok is not None and ok.status.tracking
+    # No SMPL pose gives non-finite features (they are checked in on_pose); this is what
+    # the IK sees when a target is unusable, and it must hold, not crash or move.
+    ctl._target = np.full_like(ctl._target, np.nan)
+    out = ctl.step(t + 0.08)
+    assert out is not None and out.status.reason == "retarget" and not out.status.tracking
+    assert np.all(np.isfinite(out.positions))
+
+
+def test_yaml_errors_are_named(tmp_path: Path) -> None:
+    import yaml
+
+    data = yaml.safe_load((CONFIG / "teleop_fr3.yaml").read_text())
+    for mutate, match in [
+        (lambda d: d.update(retarget="cartesian"), "retarget"),
+        (lambda d: d["model"].update(source="nowhere.xml"), "model"),
+        (lambda d: d["task"].update(ik_margin=0.01), "ik_margin"),
+        (lambda d: d["task"]["arms"][0].update(ee_site="no_site"), "no_site"),
+        (lambda d: d.pop("model"), "model"),
+        (lambda d: (d["joints"][1].update(safe_pose=1.7), d["joints"][3].update(safe_pose=-0.3)),
+         "home"),
+    ]:
+        d = yaml.safe_load(yaml.safe_dump(data))
+        mutate(d)
+        p = tmp_path / "robot.yaml"
+        p.write_text(yaml.safe_dump(d))
+        with pytest.raises(JointMapError, match=match):
+            TeleopRobot.from_yaml(p)
+
+
+def test_joint_mode_without_model_has_no_guard() -> None:
+    jm, robot = TeleopRobot.from_yaml(CONFIG / "teleop_generic.yaml")
+    assert robot is None and len(jm) > 0
+    assert not math.isnan(float(jm.safe_pose[0]))
