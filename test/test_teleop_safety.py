@@ -52,6 +52,8 @@ def test_gate_starts_disabled_and_reports_each_reason() -> None:
     assert r(gate.tick(1.0)) == "no_pose_yet"
     assert r(gate.check(1.0, 1.0, False, 1.0, ANGLES)) == "invalid"
     assert r(gate.check(1.0, 1.0, True, 1.0, ANGLES, refusal="unconfirmed")) == "unconfirmed"
+    assert r(gate.check(1.0, 1.0, True, 1.0, ANGLES, refusal="operator_lost")) == \
+        "operator_lost"
     with pytest.raises(ValueError):  # a caller's reason must be a documented one
         gate.check(1.0, 1.0, True, 1.0, ANGLES, refusal="because")
     assert r(gate.check(math.nan, 1.0, True, 1.0, ANGLES)) == "invalid"

@@ -115,6 +115,7 @@ class MocapConfig:
 
 IMAGE_TRANSPORTS = ("raw", "compressed")
 IMAGE_RELIABILITY = ("best_effort", "reliable")
+OPERATOR_POLICIES = ("largest", "center", "region")
 
 
 @dataclass
@@ -150,9 +151,43 @@ class NodeSettings:
     diagnostics_window: float = _f(10.0, "Seconds over which /diagnostics judges bad frames, "
                                    "errors and lost frames (totals are kept for the node's "
                                    "life).", min_value=0.5, max_value=3600.0)
+    # --- operator lock (issue 15; mocap_ros.estimation.operator)
+    operator_lock: bool = _f(False, "Find every person in view (MediaPipe, one pass per person "
+                             "plus one) and follow one: by operator_policy while unlocked; "
+                             "locked on to the followed person by the ~/lock service "
+                             "(teleop_node calls it on ~/enable) and then only that person. "
+                             "Losing them publishes valid=false, reason operator_lost. Both "
+                             "backends; hmr then runs the detector on every frame, inline.")
+    operator_policy: str = _f("largest", "Who is followed while unlocked (and locked on to): "
+                              "largest box, center (box nearest the image centre) or region "
+                              "(most inside operator_region).", choices=OPERATOR_POLICIES)
+    operator_region: list[float] = _f([0.0, 0.0, 0.0, 0.0], "x, y, w, h pixels of the region "
+                                      "for operator_policy region.")
+    operator_threshold: float = _f(0.6, "Match score (body proportions, clothing colour, box "
+                                   "continuity; 0..1) a person needs to count as the locked "
+                                   "operator.", min_value=0.05, max_value=0.95)
+    operator_n_lost: int = _f(5, "Frames under operator_threshold (since the last match) "
+                              "after which the operator is lost.", min_value=1, max_value=1000)
+    operator_n_reacquire: int = _f(5, "operator_resume_same_operator: consecutive matching "
+                                   "frames (one box track) before a lost operator is followed "
+                                   "again.", min_value=1, max_value=1000)
+    operator_max_people: int = _f(4, "Most people looked for per frame (each costs one "
+                                  "MediaPipe pass).", min_value=1, max_value=16)
+    operator_resume_same_operator: bool = _f(False, "Once lost, follow the operator again "
+                                             "(same track id) when they match for "
+                                             "operator_n_reacquire frames; false: only a new "
+                                             "lock (teleop ~/enable) resumes.")
 
     def validate(self) -> NodeSettings:
-        return _validate_fields(self)
+        _validate_fields(self)
+        if len(self.operator_region) != 4:
+            raise ValueError(f"operator_region must have 4 numbers (x, y, w, h), got "
+                             f"{self.operator_region!r}")
+        if self.operator_policy == "region" and (self.operator_region[2] <= 0
+                                                 or self.operator_region[3] <= 0):
+            raise ValueError(f"operator_region={self.operator_region!r}: operator_policy "
+                             "region needs a positive width and height")
+        return self
 
 
 def _validate_fields(obj: Any) -> Any:
@@ -171,6 +206,7 @@ def _validate_fields(obj: Any) -> Any:
 
 OUTPUT_TYPES = ("joint_state", "joint_trajectory", "float64_multi_array")
 HOLD_MODES = ("hold", "safe_pose")
+OPERATOR_RESUME = ("enable", "same_operator")
 RETARGET_CHOICES = ("", "task", "joint")
 
 
@@ -245,6 +281,23 @@ class TeleopSettings:
                         "finger joints published with the arm's, or control_msgs/"
                         "GripperCommand goals. Enabled and disabled with the arm; a stale, "
                         "invalid or low-confidence hand holds the gripper.")
+    # --- one operator (issue 15): the robot follows the person who armed it, nobody else
+    operator_lock_service: str = _f("", "mocap_node's operator lock service (std_srvs/SetBool, "
+                                    "e.g. /mocap_node/lock; mocap_node operator_lock: true). "
+                                    "~/enable then locks mocap_node on to the person it "
+                                    "follows (refused when the service is not up) and "
+                                    "disable releases it. Empty: no lock is armed; a pose "
+                                    "saying operator_lost, or a different track id than the "
+                                    "first one followed, still holds (reason operator_lost).")
+    operator_resume: str = _f("enable", "After operator_lost: enable (only a new ~/enable "
+                              "resumes, locking on afresh) or same_operator (also resume when "
+                              "the armed track id is back in state tracking for "
+                              "operator_resume_poses poses; needs mocap_node's "
+                              "operator_resume_same_operator). Published as "
+                              "teleop/status operator_resume.", choices=OPERATOR_RESUME)
+    operator_resume_poses: int = _f(5, "operator_resume same_operator: consecutive poses of the "
+                                    "armed operator, tracked, before following again.",
+                                    min_value=1, max_value=1000)
 
     def validate(self) -> TeleopSettings:
         return _validate_fields(self)

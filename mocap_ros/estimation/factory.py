@@ -28,9 +28,10 @@ def resolve_backend(config: MocapConfig) -> str:
     return "hmr" if (config.assets_dir or config.checkpoint) else "landmarks"
 
 
-def make_estimator(config: MocapConfig, models: Any = None) -> Estimator:
+def make_estimator(config: MocapConfig, models: Any = None, detector: Any = None) -> Estimator:
     """The :class:`~mocap_ros.core.estimator.Estimator` for ``config``: a MocapPipeline
-    (HMR) or a LandmarksBackend."""
+    (HMR) or a LandmarksBackend. ``detector``: the landmarks backend's person detector
+    (e.g. an ``OperatorDetector``; default its own PersonDetector); HMR ignores it."""
     backend = resolve_backend(config)
     if backend == "landmarks":
         if config.backend == "auto":
@@ -38,7 +39,7 @@ def make_estimator(config: MocapConfig, models: Any = None) -> Estimator:
                      "(MediaPipe BlazePose + inverse kinematics on the SMPL skeleton)")
         from mocap_ros.estimation.landmarks.backend import LandmarksBackend
 
-        return LandmarksBackend(config)
+        return LandmarksBackend(config, detector=detector)
     if not (config.assets_dir or config.checkpoint):
         raise ValueError(NO_MODEL_FILES)
     from mocap_ros.estimation.hmr.pipeline import MocapPipeline

@@ -18,6 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_srvs.srv import SetBool
 from visualization_msgs.msg import MarkerArray
 
 from mocap_ros.core.config import MocapConfig, NodeSettings
@@ -70,7 +71,8 @@ class MocapNode(Node):
         super().__init__("mocap_node", **kwargs)
         self.settings: NodeSettings = declare_dataclass(self, NodeSettings)
         self.config: MocapConfig = declare_dataclass(self, MocapConfig)
-        self.estimator = make_estimator(self.config)
+        self.operator = self._make_operator()  # None unless operator_lock
+        self.estimator = make_estimator(self.config, detector=self.operator)
         self.box_source = self._make_box_source()
         # HMR regresses a body from any crop: where a detector is in use (detector, and
         # track with its detector), no box means nobody is there.
@@ -128,14 +130,52 @@ class MocapNode(Node):
         self.debug_pub = self.create_publisher(Image, "mocap/debug_image", sensor_qos) \
             if self.settings.publish_debug_image else None
         self.tf = _TfPublisher(self) if self.settings.publish_tf else None
+        if self.operator is not None:
+            # Armed by teleop_node (its operator_lock_service parameter) on ~/enable, released
+            # on disable. A service, not a topic: arming is an event that must be answered
+            # (the armed track id, or "nobody in view") -- and a re-enable while already
+            # enabled (after operator_lost) must re-lock, which an `enabled` level on
+            # teleop/status cannot express. teleop calls it asynchronously, so both nodes can
+            # share one single-threaded executor.
+            self.create_service(SetBool, "~/lock", self._on_lock)
+            cfg = self.operator.lock.config
+            log.info(f"operator lock on: unlocked, following the {cfg.policy} person; "
+                     f"~/lock locks on (threshold {cfg.threshold}, lost after {cfg.n_lost} "
+                     "frames, " + (f"re-acquired after {cfg.n_reacquire} matching frames)"
+                                   if cfg.reacquire else "resumed only by a new lock)"))
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
 
         self._worker = threading.Thread(target=self._run, name="mocap_worker", daemon=True)
         self._worker.start()
 
+    def _make_operator(self) -> object | None:
+        s = self.settings
+        if not s.operator_lock:
+            return None
+        from mocap_ros.estimation.operator import OperatorLock, OperatorLockConfig
+        from mocap_ros.estimation.people import OperatorDetector
+
+        cfg = OperatorLockConfig(
+            threshold=s.operator_threshold, n_lost=s.operator_n_lost,
+            n_reacquire=s.operator_n_reacquire, reacquire=s.operator_resume_same_operator,
+            policy=s.operator_policy,
+            region=tuple(s.operator_region) if s.operator_policy == "region" else None)
+        return OperatorDetector(OperatorLock(cfg), max_people=s.operator_max_people)
+
     def _make_box_source(self) -> object:
         mode = self.config.bbox_mode
+        if self.operator is not None:
+            from mocap_ros.estimation.person_box import DetectorBox
+
+            if resolve_backend(self.config) == "landmarks":
+                # the backend asks the operator detector itself; a box (other than a fixed
+                # roi) would hide the other people from the lock
+                return make_box_source(self.config.replace(
+                    bbox_mode="roi" if mode == "roi" else "full_frame"))
+            # hmr: the lock decides on EVERY frame, inline: a box held from an older frame
+            # (background thread, detector_every_n) could frame whoever stepped in since
+            return DetectorBox(self.operator, every_n=1, background=False)
         if resolve_backend(self.config) == "landmarks" and mode == "detector":
             # MediaPipe already finds the person: a second detector would run it twice.
             return make_box_source(self.config.replace(bbox_mode="full_frame"))
@@ -229,6 +269,8 @@ class MocapNode(Node):
             # the landmarks backend finds the person itself and says so in its result
             result.person_check = self.box_source.person_check
             result.person_score = 1.0 if result.person_check == PERSON_CONFIRMED else 0.0
+        if self.operator is not None:
+            self._annotate_operator(result)
         self.box_source.update(result)
         self._publish(result, header, rgb)
         now = time.monotonic()
@@ -239,6 +281,42 @@ class MocapNode(Node):
         if self.config.hands:
             self.stats["hands_valid"] += sum(bool(h is not None and h.valid)
                                              for h in (result.left_hand, result.right_hand))
+
+    def _annotate_operator(self, result: BodyPoseResult) -> None:
+        """The lock's decision for this frame (the operator detector ran on it inline) in
+        the result: who (track id), how well it matches, the state, and -- when nobody was
+        followed -- why (operator_lost, operator_uncertain, outside_region, no_person)."""
+        upd = self.operator.last
+        if upd is None:
+            return
+        # locked: the armed track id even while lost (whose loss it is); unlocked and
+        # nobody chosen: 0 (none)
+        chosen = upd.index is not None or upd.state != "unlocked"
+        result.track_id = int(upd.track_id) if chosen else 0
+        result.operator_match = float(np.clip(upd.score, 0.0, 1.0))
+        result.operator_state = upd.state
+        if upd.index is None:
+            if result.valid:  # cannot happen: no person chosen means no landmarks / box
+                result.valid = False
+            result.reason = upd.reason or result.reason
+            self.stats[f"operator_{upd.reason or 'none'}"] += 1
+
+    def _on_lock(self, request: SetBool.Request, response: SetBool.Response
+                 ) -> SetBool.Response:
+        """data true: lock on to the person followed in the latest frame (message
+        "locked on track_id N"); false: unlock (back to operator_policy)."""
+        if not request.data:
+            self.operator.disarm()
+            response.success, response.message = True, "unlocked"
+        else:
+            tid = self.operator.arm()
+            if tid is None:
+                response.success = False
+                response.message = "nobody in view to lock on to"
+            else:
+                response.success, response.message = True, f"locked on track_id {tid}"
+        self.get_logger().info(f"operator lock: {response.message}")
+        return response
 
     def _publish(self, result: BodyPoseResult, header: object, rgb: np.ndarray) -> None:
         self.pose_pub.publish(to_body_pose(result, header))
@@ -341,7 +419,7 @@ class MocapNode(Node):
         self._slot.close()
         if self._worker.is_alive():
             self._worker.join(timeout=10.0)
-        for part in (self.box_source, self.estimator):
+        for part in (self.box_source, self.estimator, self.operator):
             close = getattr(part, "close", None)
             if close is not None:
                 close()

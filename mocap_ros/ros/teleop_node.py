@@ -115,6 +115,14 @@ class TeleopNode(Node):
         # its own joints: positions are merged per joint, each with its own arrival time.
         self.create_subscription(JointState, "joint_states", self._on_joint_states, 50)
         self.create_service(SetBool, "~/enable", self._on_enable)
+        # one operator (issue 15): see _operator_refusal
+        self._lock_client = self.create_client(SetBool, s.operator_lock_service) \
+            if s.operator_lock_service else None
+        self._operator_track: int | None = None  # the armed operator's BodyPose track_id
+        self._operator_arming = 0  # sequence number of the lock request awaited (0: none)
+        self._operator_seq = 0
+        self._operator_lost = False  # latched on operator_lost until resumed (policy)
+        self._operator_back = 0  # consecutive poses of the operator, tracked, while lost
         self._joint_positions: dict[str, tuple[float, float]] = {}  # name: (steady s, rad)
         self._last_pose_stamp: float | None = None
         self._step_times: list[float] = []
@@ -152,6 +160,10 @@ class TeleopNode(Node):
                 self.settings.require_person_check
                 or msg.person_check == BodyPose.PERSON_NOT_FOUND):
             refusal = "unconfirmed"  # no person detector vouched for this body
+        operator = self._operator_refusal(msg)
+        if operator is None:
+            return  # the lock is being armed: nobody is followed before it answers
+        refusal = operator or refusal
         self.controller.on_pose(stamp, self.last_pose_rx_s, bool(msg.valid),
                                 float(msg.confidence), quats,
                                 joint_confidence=conf if conf.size else None, refusal=refusal)
@@ -185,6 +197,7 @@ class TeleopNode(Node):
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response
                    ) -> SetBool.Response:
         if not request.data:
+            self._operator_release()
             self.controller.disable()
             self._grippers_disable()
             response.success = True
@@ -192,8 +205,26 @@ class TeleopNode(Node):
                                              else "")
             self.get_logger().info(f"teleop {response.message}")
             return response
+        if self.controller.enabled and self._operator_lost:
+            # the operator was lost: a new ~/enable is the operator's decision to lock on to
+            # whoever mocap_node follows now (the controller stays armed; the gate treats the
+            # first pose after the gap as a re-acquisition, at the rate limits)
+            response.success, response.message = self._operator_arm(), "re-armed after " \
+                "operator_lost"
+            if not response.success:
+                response.message = f"not re-armed: operator lock service " \
+                    f"{self.settings.operator_lock_service} is not available"
+            self.get_logger().info(f"teleop {response.message}")
+            return response
         if self.controller.enabled:  # idempotent: a second enable changes nothing
             response.success, response.message = True, "already enabled"
+            return response
+        if self._lock_client is not None and not self._lock_client.service_is_ready():
+            response.success = False
+            response.message = (f"not enabled: operator lock service "
+                                f"{self.settings.operator_lock_service} is not available "
+                                "(mocap_node with operator_lock: true)")
+            self.get_logger().warning(response.message)
             return response
         start, missing = self._fresh_joint_positions()
         braking = self.controller.stopping  # still commanding: it continues from there
@@ -216,6 +247,7 @@ class TeleopNode(Node):
             response.success, response.message = False, f"not enabled: {exc}"
             self.get_logger().warning(response.message)
             return response
+        self._operator_arm()
         response.success = True
         response.message = (
             "enabled, continuing the commanded motion" if braking else
@@ -223,6 +255,88 @@ class TeleopNode(Node):
                                "the last command / safe pose"))
         self.get_logger().info(f"teleop {response.message}")
         return response
+
+    # ------------------------------------------------------------------ one operator
+    def _operator_arm(self) -> bool:
+        """(Re-)arm: forget the operator, and ask mocap_node to lock on (when a service is
+        configured; False when it is not up). Poses are dropped until it answers."""
+        if self._lock_client is not None and not self._lock_client.service_is_ready():
+            return False  # nothing changes: still lost, still holding
+        self._operator_track = None
+        self._operator_lost = False
+        self._operator_back = 0
+        self._operator_arming = 0
+        if self._lock_client is None:
+            return True
+        self._operator_seq += 1
+        seq = self._operator_arming = self._operator_seq
+        # asynchronous: waiting here would deadlock when mocap_node shares our executor
+        future = self._lock_client.call_async(SetBool.Request(data=True))
+        future.add_done_callback(lambda f: self._on_locked(f, seq))
+        return True
+
+    def _on_locked(self, future: object, seq: int) -> None:
+        if seq != self._operator_arming:
+            return  # an older request (disabled or re-armed since)
+        self._operator_arming = 0
+        try:
+            res = future.result()  # type: ignore[attr-defined]
+        except Exception as exc:  # the service went away mid-call
+            res = SetBool.Response(success=False, message=str(exc))
+        words = (res.message or "").split()
+        if res.success and words and words[-1].isdigit():
+            self._operator_track = int(words[-1])  # "locked on track_id N"
+            self.get_logger().info(f"operator lock: {res.message}")
+            return
+        # nobody to lock on to: following an unlocked body would defeat the lock
+        self.get_logger().error(f"operator lock failed ({res.message}): teleop disabled")
+        self.controller.disable()
+
+    def _operator_release(self) -> None:
+        self._operator_track, self._operator_arming = None, 0
+        self._operator_lost, self._operator_back = False, 0
+        if self._lock_client is not None and self._lock_client.service_is_ready():
+            self._lock_client.call_async(SetBool.Request(data=False))
+
+    def _operator_refusal(self, msg: BodyPose) -> str | None:
+        """"operator_lost" when this pose must not be followed because it is not (or no
+        longer) the operator who armed teleop; "" when it may be judged as usual; None while
+        the lock request is unanswered (drop the pose).
+
+        The operator is the track id mocap_node's lock answered with (without a lock
+        service: the first non-zero track id seen after ~/enable). A pose saying
+        operator_lost for it, or a tracked pose of another track id, LATCHES operator_lost:
+        from then on every pose is refused until a new ~/enable -- or, with operator_resume
+        same_operator, until operator_resume_poses consecutive poses of the SAME track id in
+        state tracking (mocap_node re-identified the operator)."""
+        if not self.controller.enabled:
+            return ""
+        if self._operator_arming:
+            return None
+        state, tid = msg.operator_state, int(msg.track_id)
+        locked = self._lock_client is not None
+        if self._operator_track is None and not locked and tid and msg.valid:
+            self._operator_track = tid
+        mine = self._operator_track is not None and tid == self._operator_track
+        if msg.reason == "operator_lost" or state == "operator_lost":
+            self._operator_lost = self._operator_lost or mine or self._operator_track is None
+        elif tid and self._operator_track is not None and not mine and (
+                state != "unlocked" or not locked):
+            self._operator_lost = True  # someone else is being followed
+        if locked and state == "unlocked":
+            return "operator_lost"  # mocap_node no longer holds our lock (restarted?)
+        if not self._operator_lost:
+            return ""
+        if self.settings.operator_resume == "same_operator" and mine and state == "tracking" \
+                and msg.valid:
+            self._operator_back += 1
+            if self._operator_back >= self.settings.operator_resume_poses:
+                self._operator_lost, self._operator_back = False, 0
+                self.get_logger().info(f"operator track {tid} is back: resuming")
+                return ""
+        else:
+            self._operator_back = 0
+        return "operator_lost"
 
     # ------------------------------------------------------------------ control loop
     def _step(self) -> None:
@@ -240,6 +354,7 @@ class TeleopNode(Node):
         status.pose_age = now - self._last_pose_stamp if self._last_pose_stamp is not None \
             else -1.0
         status.rate_hz = self._rate()
+        status.operator_resume = self.settings.operator_resume
         if out is None:
             status.mode, status.reason, status.tracking = "disabled", "disabled", False
             if fingers is not None and fingers[3]:  # the arm rests, fingers still brake

@@ -9,7 +9,8 @@ hold("no_pose_yet").
 `check(pose_stamp_s, now_s, valid, confidence, angles)`, in this order:
   disabled      the gate is disabled
   <refusal>     the caller's own reason to refuse this pose (`refusal=`): "unconfirmed"
-                when no person detector vouched for the body (BodyPose.person_check)
+                when no person detector vouched for the body (BodyPose.person_check),
+                "operator_lost" when the body is not the operator who armed teleop
   invalid       `valid` is false, or any of stamp, now, confidence, angles is NaN/inf
   clock_skew    the stamp lies more than `clock_skew_tolerance` in the future of `now`
   stale         now - stamp > `pose_timeout`, or the stamp is not newer than the last
@@ -63,6 +64,7 @@ HOLD_REASONS: tuple[str, ...] = (
     "out_of_range",
     "clock_jump",
     "unconfirmed",
+    "operator_lost",
     "collision",
     "retarget",
 )
