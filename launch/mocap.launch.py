@@ -1,6 +1,6 @@
 """mocap_node, optionally with a camera driver.
 
-  ros2 launch mocap_ros mocap.launch.py camera:=mocap_ros                 # /dev/video0 (this package)
+  ros2 launch mocap_ros mocap.launch.py camera:=mocap_ros                   # /dev/video0
   ros2 launch mocap_ros mocap.launch.py camera:=mocap_ros source:=clip.mp4   # or a folder of images
   ros2 launch mocap_ros mocap.launch.py camera:=usb_cam video_device:=/dev/video0
   ros2 launch mocap_ros mocap.launch.py image_topic:=/my_cam/image_raw       # camera:=none

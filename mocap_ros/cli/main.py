@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mocap_ros.cli import bags as cli_bags
 
     cli_bags.register(sub)
+    from mocap_ros.cli import up as cli_up
+
+    cli_up.register(sub)
     return parser
 
 
