@@ -28,7 +28,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                         camera_config=args.camera_config, mocap_config=args.config,
                         mocap_overrides=mocap, camera_overrides=camera,
                         camera_process=args.camera_process, exit_at_end=args.exit_at_end,
-                        duration=args.duration)
+                        duration=args.duration, exiting=True)
     except ValueError as exc:
         print(f"mocap-ros up: error: {exc}", file=sys.stderr)
         return 1

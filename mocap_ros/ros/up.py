@@ -139,10 +139,11 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
            camera_overrides: dict[str, Any] | None = None,
            camera_process: bool = False, exit_at_end: bool = False,
            duration: float | None = None, domain_id: int | None = None,
-           out: Callable[[str], None] = print) -> UpReport:
+           exiting: bool = False, out: Callable[[str], None] = print) -> UpReport:
     """Run until Ctrl-C (or ``duration`` seconds, or the end of a video/folder with
-    ``exit_at_end``); return the frame counts. Raises ValueError for a bad argument and for
-    nodes that cannot start (the message says why)."""
+    ``exit_at_end``); return the frame counts. ``exiting``: the caller exits next (the CLI),
+    so SIGINT/SIGTERM stay ignored after the shutdown (see ``quiet_shutdown``). Raises
+    ValueError for a bad argument and for nodes that cannot start (the message says why)."""
     folder = config_dir()
     camera_yaml = Path(camera_config) if camera_config else folder / "camera.yaml"
     mocap_yaml = Path(mocap_config) if mocap_config else folder / "mocap.yaml"
@@ -217,7 +218,7 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
         pass
     finally:
         report.seconds = time.monotonic() - t0
-        with quiet_shutdown("mocap-ros up"):
+        with quiet_shutdown("mocap-ros up", restore=not exiting):
             if child is not None:
                 _stop_child(child)
             if executor is not None:
