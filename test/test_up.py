@@ -105,3 +105,13 @@ def test_up_refuses_unknown_robot_and_unavailable_sim(tmp_path, capsys):
     if not sim_available():
         assert main(["up", "--camera", str(tmp_path / "x.mp4"), "--sim"]) == 1
         assert "--sim is unavailable" in capsys.readouterr().err
+
+
+def test_demo_ends_with_what_to_try_next():
+    from mocap_ros.cli.main import next_steps
+
+    lines = next_steps().splitlines()
+    assert 3 <= len(lines) <= 4
+    text = "\n".join(lines)
+    for what in ("up --camera", "process clip.mp4", "--teleop", "sample-bag", "replay"):
+        assert what in text
