@@ -1,48 +1,56 @@
-"""mocap_node + teleop_node: a camera drives a robot's joints.
+"""mocap_node + teleop_node (+ a camera): a camera drives a robot's joints.
 
-  ros2 launch mocap_ros teleop.launch.py \
-      robot_config:=$(ros2 pkg prefix mocap_ros)/share/mocap_ros/config/teleop_fr3.yaml \
-      assets_dir:=/path/to/extra_data camera:=usb_cam output_type:=joint_trajectory \
+  ros2 launch mocap_ros teleop.launch.py camera:=mocap_ros robot_config:=teleop_fr3.yaml \
+      assets_dir:=/path/to/extra_data output_type:=joint_trajectory \
       command_topic:=/fr3_arm_controller/joint_trajectory
 
+robot_config: a path, or a file name in the package's config/ folder.
 teleop_node starts DISABLED; arm it with
   ros2 service call /teleop_node/enable std_srvs/srv/SetBool "{data: true}"
 """
 
 import os
 
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-# Forwarded unchanged to mocap.launch.py.
-MOCAP_ARGS = ("camera", "video_device", "image_topic", "camera_info_topic", "assets_dir",
-              "device", "n_iter", "precision", "bbox_mode")
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARE = os.path.dirname(HERE)
+# Forwarded unchanged to mocap.launch.py (the one beside this file).
+MOCAP_ARGS = ("camera", "source", "camera_config", "video_device", "image_width",
+              "image_height", "image_topic", "camera_info_topic", "assets_dir", "device",
+              "n_iter", "precision", "body_model", "bbox_mode")
+# teleop_node parameters settable here; empty = the node's own default (TeleopSettings), so no
+# default is written twice.
+TELEOP_ARGS = {"output_type": (str, "joint_state | joint_trajectory | float64_multi_array"),
+               "rate_hz": (float, "command rate (Hz)"),
+               "hold_mode": (str, "hold | safe_pose"),
+               "min_confidence": (float, "poses below are refused")}
 
 
 def generate_launch_description():
-    share = get_package_share_directory("mocap_ros")
-    arg = LaunchConfiguration
     args = [
         DeclareLaunchArgument("robot_config",
-                              default_value=os.path.join(share, "config", "teleop_generic.yaml"),
+                              default_value=os.path.join(SHARE, "config", "teleop_generic.yaml"),
                               description="joint map YAML (config/teleop_*.yaml)"),
-        DeclareLaunchArgument("output_type", default_value="joint_state",
-                              description="joint_state | joint_trajectory | float64_multi_array"),
         DeclareLaunchArgument("command_topic", default_value="joint_commands"),
-        DeclareLaunchArgument("rate_hz", default_value="50.0"),
-        DeclareLaunchArgument("hold_mode", default_value="hold", description="hold | safe_pose"),
-        DeclareLaunchArgument("camera", default_value="none"),
+        *(DeclareLaunchArgument(name, default_value="", description=f"{text} (empty: the "
+                                "node's default)") for name, (_, text) in TELEOP_ARGS.items()),
+        DeclareLaunchArgument("camera", default_value="none",
+                              description="none | mocap_ros | usb_cam | v4l2_camera"),
+        DeclareLaunchArgument("source", default_value=""),
+        DeclareLaunchArgument("camera_config",
+                              default_value=os.path.join(SHARE, "config", "camera.yaml")),
         DeclareLaunchArgument("video_device", default_value="/dev/video0"),
+        DeclareLaunchArgument("image_width", default_value=""),
+        DeclareLaunchArgument("image_height", default_value=""),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw"),
         DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info"),
-        DeclareLaunchArgument("assets_dir", default_value=""),
-        DeclareLaunchArgument("device", default_value=""),
-        DeclareLaunchArgument("n_iter", default_value=""),
-        DeclareLaunchArgument("precision", default_value=""),
+        *(DeclareLaunchArgument(name, default_value="")
+          for name in ("assets_dir", "device", "n_iter", "precision", "body_model")),
         # A robot follows only bodies a person detector confirmed (teleop_node's
         # require_person_check): with HMR, full_frame would report a body in an empty room.
         DeclareLaunchArgument("bbox_mode", default_value="detector",
@@ -50,13 +58,28 @@ def generate_launch_description():
                               "teleop) | track | full_frame | roi"),
     ]
     mocap = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(os.path.join(share, "launch", "mocap.launch.py")),
-        launch_arguments={name: arg(name) for name in MOCAP_ARGS}.items(),
+        PythonLaunchDescriptionSource(os.path.join(HERE, "mocap.launch.py")),
+        launch_arguments={name: LaunchConfiguration(name) for name in MOCAP_ARGS}.items(),
     )
-    teleop = Node(
-        package="mocap_ros", executable="teleop_node", name="teleop_node", output="screen",
-        parameters=[{"robot_config": arg("robot_config"), "output_type": arg("output_type"),
-                     "rate_hz": arg("rate_hz"), "hold_mode": arg("hold_mode")}],
-        remappings=[("joint_commands", arg("command_topic"))],
-    )
-    return LaunchDescription([*args, mocap, teleop])
+    return LaunchDescription([*args, mocap, OpaqueFunction(function=_teleop_node)])
+
+
+def _teleop_node(context, *_, **__):
+    def value(name):
+        return LaunchConfiguration(name).perform(context)
+
+    robot = value("robot_config")
+    if robot and os.sep not in robot and not os.path.exists(robot):
+        robot = os.path.join(SHARE, "config", robot)  # teleop_fr3.yaml -> the shipped one
+    params = {"robot_config": robot}
+    for name, (cast, _) in TELEOP_ARGS.items():
+        text = value(name)
+        if text == "":
+            continue
+        try:
+            params[name] = cast(text)
+        except ValueError:
+            raise ValueError(f"launch argument {name}:={text!r} is not a number") from None
+    return [Node(package="mocap_ros", executable="teleop_node", name="teleop_node",
+                 output="screen", parameters=[params],
+                 remappings=[("joint_commands", value("command_topic"))])]

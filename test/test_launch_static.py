@@ -64,8 +64,12 @@ def test_launch_remaps_topics_instead_of_hard_coding(mocap_launch):
     nodes = _calls(mocap_launch, "Node")
     ours = [n for n in nodes if _const(_kw(n, "package")) == "mocap_ros"]
     assert ours
+    assigned = {t.id: n.value for n in ast.walk(mocap_launch) if isinstance(n, ast.Assign)
+                for t in n.targets if isinstance(t, ast.Name)}
     for n in ours:
         remaps = _kw(n, "remappings")
+        if isinstance(remaps, ast.Name):  # camera_node's list is built once for every driver
+            remaps = assigned[remaps.id]
         assert isinstance(remaps, ast.List)
         sources = {_const(t.elts[0]) for t in remaps.elts}
         assert {"image_raw", "camera_info", "image_raw/compressed"} <= sources
@@ -81,7 +85,8 @@ def test_named_executables_are_installed(mocap_launch):
     # the camera drivers are third-party packages; only their names are checked here
     drivers = {(_const(_kw(n, "package")), _const(_kw(n, "executable"))) for n in
                _calls(mocap_launch, "Node")} - {("mocap_ros", "mocap_node")}
-    assert drivers == {("usb_cam", "usb_cam_node_exe"), ("v4l2_camera", "v4l2_camera_node")}
+    assert drivers == {("usb_cam", "usb_cam_node_exe"), ("v4l2_camera", "v4l2_camera_node"),
+                       ("mocap_ros", "camera_node")}
 
 
 def test_launch_and_config_are_installed():

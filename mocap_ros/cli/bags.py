@@ -16,6 +16,22 @@ def _error(command: str, exc: BaseException) -> None:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    from mocap_ros.offline.video import detect_input
+
+    try:
+        kind = detect_input(args.bag)
+    except ValueError as exc:
+        _error("process", exc)
+        return 1
+    if kind != "bag":
+        return _process_media(args, kind)
+    if not args.out:
+        _error("process", "a bag input needs --out (the output bag)")
+        return 1
+    if args.jsonl or args.render:
+        _error("process", "--jsonl and --render take a video file or an image folder; for a "
+               "bag use --out/--csv")
+        return 1
     from mocap_ros.cli.config_args import config_from_args, with_default_assets
     from mocap_ros.io.bags.types import BagError
     from mocap_ros.offline.process import process_bag
@@ -32,6 +48,34 @@ def cmd_process(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         print(f"mocap-ros process: interrupted; {args.out} is closed and holds what was "
+              "processed", file=sys.stderr)
+        return 130
+    print(summary.text())
+    return 0
+
+
+def _process_media(args: argparse.Namespace, kind: str) -> int:
+    from mocap_ros.cli.config_args import config_from_args, with_default_assets
+    from mocap_ros.io.bags.types import BagError
+    from mocap_ros.offline.video import process_media
+
+    if not (args.out or args.csv or args.jsonl or args.render):
+        _error("process", "nothing to write: give any of --csv, --jsonl, --out, --render")
+        return 1
+    topic = (args.image_topic or ["/camera/image_raw"])[0]
+    cfg = with_default_assets(config_from_args(args))
+    try:
+        summary = process_media(args.bag, cfg, csv_path=args.csv, jsonl_path=args.jsonl,
+                                out_bag=args.out, render=args.render, fps=args.fps,
+                                storage=args.format, image_topic=topic,
+                                frame_id=args.frame_id, frame_prefix=args.frame_prefix,
+                                calibration=args.calibration,
+                                progress=not args.no_progress)
+    except (BagError, FileExistsError, ValueError, RuntimeError) as exc:
+        _error("process", exc)
+        return 1
+    except KeyboardInterrupt:
+        print("mocap-ros process: interrupted; the outputs are closed and hold what was "
               "processed", file=sys.stderr)
         return 130
     print(summary.text())
@@ -88,20 +132,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     from mocap_ros.tools.sample_bag import DEFAULT_ENCODINGS
 
     p = sub.add_parser(
-        "process", help="run the pipeline on every image of a bag (no DDS) and write a bag with "
-        "the original topics plus /mocap/body_pose and /tf",
-        description="Reads Image and CompressedImage (and CameraInfo) from a rosbag2 bag "
-        "(mcap or sqlite3) and writes OUT: all original messages plus one BodyPose per image "
-        "(the image's stamp) and /tf for valid poses; optionally a CSV of the joint rotations "
-        "and timings (one row per image).")
-    p.add_argument("bag", help="input rosbag2 bag (directory, or a single .mcap/.db3 file)")
-    p.add_argument("--out", required=True, help="output bag directory (must not exist)")
+        "process", help="run the pipeline on every frame of a video file, an image folder or "
+        "a bag (no DDS) and write poses (CSV, JSON lines, a bag) and/or a rendering",
+        description="A bag (mcap or sqlite3): writes OUT with all original messages plus one "
+        "BodyPose per image (the image's stamp) and /tf for valid poses, optionally a CSV. "
+        "A video file or an image folder: any of --csv, --jsonl (one object per frame, the "
+        "BodyPose fields), --out (a bag: the frames as JPEG CompressedImage, poses, /tf) and "
+        "--render (an .mp4, or a folder of PNGs: skeleton, joint names, person box, 3D "
+        "views, timing). Stamps are the video's timestamps.")
+    p.add_argument("bag", metavar="INPUT", help="video file, image folder, or rosbag2 bag "
+                   "(directory, or a single .mcap/.db3 file); detected from what it is")
+    p.add_argument("--out", help="output bag directory (must not exist); required for a bag")
     p.add_argument("--format", choices=STORAGES, default="mcap", help="output storage")
     p.add_argument("--csv", help="also write one CSV row per image here")
+    p.add_argument("--jsonl", help="video/folder: one JSON object per frame here")
+    p.add_argument("--render", help="video/folder: rendered frames to this .mp4/.avi, or to "
+                   "this folder as PNGs")
+    p.add_argument("--fps", type=float, default=30.0, help="image folder: its frame rate "
+                   "(stamps = index / fps)")
+    p.add_argument("--calibration", help="video/folder: camera_calibration YAML for the "
+                   "intrinsics (default: the configured focal-length fallback)")
+    p.add_argument("--frame-id", default="camera_optical_frame",
+                   help="video/folder: frame_id of the poses")
     p.add_argument("--image-topic", action="append", metavar="TOPIC",
-                   help="image topic to process (repeatable; default: every Image and "
+                   help="bag: image topic to process (repeatable; default: every Image and "
                    "CompressedImage topic: name one when the bag holds the same camera twice, "
-                   "raw and compressed)")
+                   "raw and compressed). video/folder with --out: the images' topic "
+                   "(default /camera/image_raw, written as TOPIC/compressed)")
     p.add_argument("--frame-prefix", default="mocap_", help="prefix of the joints' TF frames")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--batch-size", type=int, default=None, metavar="N",

@@ -26,8 +26,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             cfg = with_default_assets(config_from_args(args))
             overrides = {k: v for k, v in dataclasses.asdict(cfg).items()
                          if v != getattr(MocapConfig(), k)}
-            return run_dds_demo(cfg.assets_dir, frames=args.frames, rate_hz=args.rate,
+            code = run_dds_demo(cfg.assets_dir, frames=args.frames, rate_hz=args.rate,
                                 overrides=overrides)
+            print(next_steps())
+            return code
     return _core_demo(args)
 
 
@@ -51,6 +53,22 @@ def cmd_bench_teleop(args: argparse.Namespace) -> int:
 
     run(args.json, quick=args.quick)
     return 0
+
+
+# What `make demo` ends with, 4 lines (in `bash scripts/in_env.sh bash`, mocap-ros is on PATH).
+def next_steps() -> str:
+    try:
+        from mocap_ros.ros.up import sim_available
+
+        sim = " --sim" if sim_available() else ""
+    except ImportError:
+        sim = ""
+    return (
+        "Try next: mocap-ros up --camera 0   (a USB camera; or /dev/video2, clip.mp4, frames/)\n"
+        "  mocap-ros process clip.mp4 --render out.mp4 --jsonl poses.jsonl   (video or folder)\n"
+        f"  mocap-ros up --camera 0 --teleop fr3{sim}   (teleop starts disabled: README)\n"
+        "  mocap-ros sample-bag /tmp/b; mocap-ros process /tmp/b --out /tmp/p; "
+        "mocap-ros replay /tmp/p")
 
 
 def _core_demo(args: argparse.Namespace) -> int:
@@ -130,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mocap_ros.cli import bags as cli_bags
 
     cli_bags.register(sub)
+    from mocap_ros.cli import up as cli_up
+
+    cli_up.register(sub)
     return parser
 
 

@@ -2,20 +2,58 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 
+@contextlib.contextmanager
+def quiet_shutdown(name: str, restore: bool = True) -> Iterator[None]:
+    """While the nodes are being destroyed, a further SIGINT/SIGTERM only says so.
+
+    A terminal's Ctrl-C reaches every process of the group and ``ros2 launch`` then sends its
+    own SIGINT, so a node commonly gets a second one while ``destroy_node`` joins its worker
+    threads; Python's default handler would raise KeyboardInterrupt there, leaving a traceback,
+    exit code -2 and threads not joined. rclpy's own handlers are taken off first (they chain
+    to Python's default one). ``restore=False`` keeps this for the rest of the process: an
+    entry point about to exit, where a Ctrl-C during the interpreter's teardown would
+    otherwise still end it with -2.
+    """
+    def note(signum: int, _frame: object) -> None:
+        print(f"{name}: {signal.Signals(signum).name} again: already stopping, please wait",
+              file=sys.stderr, flush=True)
+
+    with contextlib.suppress(Exception):  # rclpy without installed handlers
+        from rclpy.signals import uninstall_signal_handlers
+
+        uninstall_signal_handlers()
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            with contextlib.suppress(TypeError, ValueError):
+                # Not restoring: SIG_IGN, not the Python handler, because the interpreter's
+                # finalization (DDS and MediaPipe teardown take a while) resets Python-level
+                # handlers to SIG_DFL, and a Ctrl-C then would still end the process with -2.
+                signal.signal(s, handler if restore else signal.SIG_IGN)
+
+
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
     """Exit code 1 with the reason on stderr when the node cannot start (bad parameter,
-    missing model files); 0 after Ctrl-C or an external shutdown."""
+    missing model files); 0 after Ctrl-C or an external shutdown (also when Ctrl-C comes again
+    during the shutdown)."""
     rclpy.init(args=args)
     try:
         node = factory()
+    except KeyboardInterrupt:
+        rclpy.try_shutdown()
+        return 0
     except Exception as exc:
         print(f"{name}: cannot start: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
@@ -25,6 +63,7 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+        with quiet_shutdown(name, restore=False):
+            node.destroy_node()
+            rclpy.try_shutdown()
     return 0

@@ -1,0 +1,71 @@
+"""``mocap-ros up``: a camera (or a video, or an image folder) to poses, in one command.
+
+Wired into ``mocap_ros.cli.main`` with ``cli_up.register(sub)``; the work is in
+:mod:`mocap_ros.ros.up`. Exit code 0 after Ctrl-C, 1 when something cannot start (the
+message says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    try:
+        from mocap_ros.ros.up import run_up
+    except ImportError as exc:
+        print(f"mocap-ros up: rclpy is not importable here ({exc}); `make setup` builds the "
+              "ROS side and `bash scripts/in_env.sh mocap-ros up ...` runs in it",
+              file=sys.stderr)
+        return 1
+    mocap = {k: v for k, v in (("assets_dir", args.assets_dir), ("device", args.device),
+                               ("backend", args.backend)) if v is not None}
+    camera = {k: v for k, v in (("loop", args.loop), ("realtime", args.realtime))
+              if v is not None}
+    try:
+        report = run_up(args.camera, teleop=args.teleop, sim=args.sim,
+                        camera_config=args.camera_config, mocap_config=args.config,
+                        mocap_overrides=mocap, camera_overrides=camera,
+                        camera_process=args.camera_process, exit_at_end=args.exit_at_end,
+                        duration=args.duration, exiting=True)
+    except ValueError as exc:
+        print(f"mocap-ros up: error: {exc}", file=sys.stderr)
+        return 1
+    print(report.text())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "up", help="camera_node + mocap_node (+ teleop_node) in one process, no ros2 launch "
+        "needed", description="Starts camera_node and mocap_node in one process and one "
+        "executor (frames never cross processes), plus teleop_node with --teleop, with the "
+        "parameters of config/camera.yaml and config/mocap.yaml (the files mocap.launch.py "
+        "uses). Prints the topics; Ctrl-C stops everything and prints frames captured vs "
+        "processed.")
+    p.add_argument("--camera", required=True, metavar="SOURCE",
+                   help="camera index (0), /dev/videoN, a video file or an image folder")
+    p.add_argument("--teleop", metavar="ROBOT",
+                   help="also start teleop_node with config/teleop_ROBOT.yaml (fr3, g1, "
+                   "generic) or a robot map file; it starts disabled")
+    p.add_argument("--sim", action="store_true",
+                   help="also start the simulated robot (mocap_ros.ros.sim_robot, when present)")
+    p.add_argument("--camera-config", metavar="YAML", help="camera_node parameters "
+                   "(default: the package's config/camera.yaml)")
+    p.add_argument("--config", metavar="YAML", help="mocap_node parameters (default: the "
+                   "package's config/mocap.yaml)")
+    p.add_argument("--assets-dir", help="override mocap_node's assets_dir")
+    p.add_argument("--device", help="override mocap_node's device")
+    p.add_argument("--backend", help="override mocap_node's backend")
+    p.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
+                   help="video/folder: start again at the end (default: camera.yaml's)")
+    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
+                   help="video/folder: at their timestamps (default: camera.yaml's)")
+    p.add_argument("--camera-process", action="store_true",
+                   help="run camera_node as its own process (the launch file's arrangement; "
+                   "for comparison: frames then cross DDS between processes)")
+    p.add_argument("--exit-at-end", action="store_true",
+                   help="stop when a video/folder has ended and its last frame is processed")
+    p.add_argument("--duration", type=float, metavar="SEC", help="stop after SEC seconds")
+    p.set_defaults(func=cmd_up)

@@ -1,0 +1,318 @@
+"""``mocap-ros up``: camera_node + mocap_node (+ teleop_node, + the simulated robot) in one
+process and one executor, configured from the same YAML files as the launch files.
+
+Why one process: a best-effort 640x480 rgb8 stream at 30 Hz between two processes lost more
+than half its frames on a 2-core machine (issue 14); in one process Fast DDS hands the
+message over inside the process. ``camera_process=True`` runs camera_node as its own process
+instead (the launch file's arrangement), for comparison.
+
+Parameters come from ``config/camera.yaml`` and ``config/mocap.yaml`` (the package's share
+folder, as ``mocap.launch.py`` passes them; a source checkout's ``config/`` when the package
+is not installed) as ``--params-file`` arguments of the context, so each node picks its own
+section by node name; the only overrides are the ones given here (``source``, mocap
+overrides, the robot map). Topics are remapped as ``mocap.launch.py``'s defaults do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from mocap_ros.ros.run import quiet_shutdown
+
+# mocap.launch.py's defaults for image_topic / camera_info_topic (its remappings)
+IMAGE_TOPIC = "/camera/image_raw"
+CAMERA_INFO_TOPIC = "/camera/camera_info"
+REMAPS = {"image_raw": IMAGE_TOPIC, "camera_info": CAMERA_INFO_TOPIC,
+          "image_raw/compressed": IMAGE_TOPIC + "/compressed"}
+SIM_MODULE = "mocap_ros.ros.sim_robot"
+
+
+def config_dir() -> Path:
+    """The folder the launch files take their YAML from: the installed package's share
+    folder, else this source checkout's ``config/``."""
+    with contextlib.suppress(Exception):
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory("mocap_ros")) / "config"
+        if (share / "mocap.yaml").is_file():
+            return share
+    return Path(__file__).resolve().parents[2] / "config"
+
+
+def robot_config_path(robot: str, folder: Path | None = None) -> Path:
+    """``fr3`` -> config/teleop_fr3.yaml; a path is taken as it is. Unknown -> ValueError
+    listing the shipped robot maps."""
+    folder = folder or config_dir()
+    given = Path(robot).expanduser()
+    if given.suffix in (".yaml", ".yml") or os.sep in robot:
+        if not given.is_file():
+            raise ValueError(f"--teleop {robot}: no such robot map file")
+        return given
+    path = folder / f"teleop_{robot}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem.removeprefix("teleop_") for p in folder.glob("teleop_*.yaml"))
+        raise ValueError(f"--teleop {robot}: no {path.name} in {folder}; known: "
+                         + ", ".join(known))
+    return path
+
+
+def sim_available() -> bool:
+    return importlib.util.find_spec(SIM_MODULE) is not None
+
+
+@dataclass
+class UpReport:
+    """What ran, and frames captured / received / processed at exit."""
+
+    arrangement: str  # "one process" | "two processes"
+    source: str
+    captured: int = 0  # frames camera_node published
+    received: int = 0  # frames mocap_node's subscription got
+    processed: int = 0  # frames mocap_node estimated a pose on
+    dropped_overload: int = 0  # received, replaced by a newer one before processing
+    valid: int = 0
+    seconds: float = 0.0
+    topics: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        lost = self.captured - self.received
+        return (f"{self.arrangement}: {self.captured} frames captured, {self.received} reached "
+                f"mocap_node ({lost} lost in transport), {self.processed} processed "
+                f"({self.dropped_overload} skipped for a newer frame), {self.valid} valid poses, "
+                f"in {self.seconds:.1f} s")
+
+
+def _context_args(camera_yaml: Path, mocap_yaml: Path) -> list[str]:
+    args = ["--ros-args", "--params-file", str(camera_yaml), "--params-file", str(mocap_yaml)]
+    for name, target in REMAPS.items():
+        args += ["-r", f"{name}:={target}"]
+    return args
+
+
+def _endpoints(node: Node) -> list[str]:
+    lines = []
+    for kind, items in (("publishes", node.publishers), ("subscribes", node.subscriptions)):
+        for ep in items:
+            topic = ep.topic_name
+            if topic in ("/rosout", "/parameter_events"):
+                continue
+            type_name = ep.msg_type.__module__.split(".")[0] + "/" + ep.msg_type.__name__
+            lines.append(f"  {node.get_name():<12} {kind:<10} {topic}  [{type_name}]")
+    return lines
+
+
+class _CameraWatch:
+    """Counts of a camera_node in another process, from its /diagnostics."""
+
+    def __init__(self, node: Node) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.values: dict[str, str] = {}
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+
+    def _on_diag(self, msg: Any) -> None:
+        for s in msg.status:
+            if s.name.startswith("camera_node"):
+                self.values = {kv.key: kv.value for kv in s.values}
+
+
+def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
+           camera_config: str | os.PathLike[str] | None = None,
+           mocap_config: str | os.PathLike[str] | None = None,
+           mocap_overrides: dict[str, Any] | None = None,
+           camera_overrides: dict[str, Any] | None = None,
+           camera_process: bool = False, exit_at_end: bool = False,
+           duration: float | None = None, domain_id: int | None = None,
+           exiting: bool = False, out: Callable[[str], None] = print) -> UpReport:
+    """Run until Ctrl-C (or ``duration`` seconds, or the end of a video/folder with
+    ``exit_at_end``); return the frame counts. ``exiting``: the caller exits next (the CLI),
+    so SIGINT/SIGTERM stay ignored after the shutdown (see ``quiet_shutdown``). Raises
+    ValueError for a bad argument and for nodes that cannot start (the message says why)."""
+    folder = config_dir()
+    camera_yaml = Path(camera_config) if camera_config else folder / "camera.yaml"
+    mocap_yaml = Path(mocap_config) if mocap_config else folder / "mocap.yaml"
+    for p in (camera_yaml, mocap_yaml):
+        if not p.is_file():
+            raise ValueError(f"parameter file {p} not found")
+    robot_yaml = robot_config_path(teleop, folder) if teleop else None
+    if sim and not sim_available():
+        raise ValueError(f"--sim is unavailable: {SIM_MODULE} (the simulated robot node) is not "
+                         "part of this installation yet")
+    cam_params = {"source": str(source), **(camera_overrides or {})}
+    report = UpReport("two processes" if camera_process else "one process", str(source))
+
+    ctx = Context()
+    restore_term = _sigterm_as_interrupt()
+    rclpy.init(context=ctx, args=_context_args(camera_yaml, mocap_yaml), domain_id=domain_id)
+    nodes: list[Node] = []
+    child: subprocess.Popen | None = None
+    executor: SingleThreadedExecutor | None = None
+    camera = mocap = watch = None
+    t0 = time.monotonic()
+    try:
+        from mocap_ros.ros.mocap_node import MocapNode
+
+        # mocap_node first: its subscription exists before the first frame is published
+        mocap = MocapNode(context=ctx, parameter_overrides=_params(mocap_overrides or {}))
+        nodes.append(mocap)
+        if robot_yaml is not None:
+            from mocap_ros.ros.teleop_node import TeleopNode
+
+            nodes.append(TeleopNode(context=ctx, parameter_overrides=_params(
+                {"robot_config": str(robot_yaml)})))
+        if sim:
+            sim_mod = importlib.import_module(SIM_MODULE)
+            sim_params = _sim_params(teleop, robot_yaml)
+            nodes.append(sim_mod.SimRobotNode(context=ctx,
+                                              parameter_overrides=_params(sim_params)))
+        if camera_process:
+            watch_node = rclpy.create_node("up_camera_watch", context=ctx)
+            nodes.append(watch_node)
+            watch = _CameraWatch(watch_node)
+            # last: it publishes at once
+            cmd = [sys.executable, "-m", "mocap_ros.ros.camera_node",
+                   *_context_args(camera_yaml, mocap_yaml)]
+            for k, v in cam_params.items():
+                cmd += ["-p", f"{k}:={_param_text(v)}"]
+            env = dict(os.environ)
+            if domain_id is not None:
+                env["ROS_DOMAIN_ID"] = str(domain_id)
+            child = subprocess.Popen(cmd, env=env, start_new_session=True)
+        else:  # last: its capture thread starts publishing at once
+            from mocap_ros.ros.camera_node import CameraNode
+
+            camera = CameraNode(context=ctx, parameter_overrides=_params(cam_params))
+            nodes.insert(0, camera)
+        executor = SingleThreadedExecutor(context=ctx)
+        for n in nodes:
+            executor.add_node(n)
+        report.topics = [line for n in nodes if n.get_name() != "up_camera_watch"
+                         for line in _endpoints(n)]
+        out(f"mocap-ros up ({report.arrangement}; parameters from {camera_yaml} and "
+            f"{mocap_yaml}" + (f", robot map {robot_yaml}" if robot_yaml else "") + "):")
+        if camera_process:
+            out(f"  camera_node  (own process, pid {child.pid}) publishes {IMAGE_TOPIC}, "
+                f"{CAMERA_INFO_TOPIC}")
+        for line in report.topics:
+            out(line)
+        out("Ctrl-C stops everything.")
+        t0 = time.monotonic()
+        _spin(executor, ctx, camera, mocap, watch, duration, exit_at_end)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        report.seconds = time.monotonic() - t0
+        with quiet_shutdown("mocap-ros up", restore=not exiting):
+            if child is not None:
+                _stop_child(child)
+            if executor is not None:
+                executor.shutdown(timeout_sec=1.0)
+            _fill(report, camera, mocap, watch)
+            for n in nodes:  # the camera first: no new frames while the others stop
+                n.destroy_node()
+            rclpy.try_shutdown(context=ctx)
+        restore_term()
+    return report
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """SIGTERM (a service manager, ``kill``) stops ``up`` like Ctrl-C, cleanly. Only the main
+    thread can set handlers; elsewhere nothing changes."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _spin(executor: SingleThreadedExecutor, ctx: Context, camera: Any, mocap: Any,
+          watch: _CameraWatch | None, duration: float | None, exit_at_end: bool) -> None:
+    start = time.monotonic()
+    last_change, last_processed = start, -1
+    while ctx.ok():
+        executor.spin_once(timeout_sec=0.1)
+        now = time.monotonic()
+        if duration is not None and now - start >= duration:
+            return
+        if not exit_at_end or mocap is None:
+            continue
+        s = mocap.stats
+        done = s["processed"] + s["bad_frames"] + s["errors"] + s["skipped"] + \
+            s["dropped_overload"]
+        if done != last_processed:
+            last_processed, last_change = done, now
+        ended = camera.source.ended if camera is not None else \
+            watch is not None and watch.values.get("state") == "ended"
+        # every frame that reached mocap_node is through it, and nothing came for a while
+        if ended and done >= s["received"] and now - last_change > 1.0:
+            return
+
+
+def _fill(report: UpReport, camera: Any, mocap: Any, watch: _CameraWatch | None) -> None:
+    if camera is not None:
+        report.captured = int(camera.stats["published"])
+    elif watch is not None:
+        report.captured = int(watch.values.get("frames_published", 0))
+    if mocap is not None:
+        s = mocap.stats
+        report.received, report.processed = int(s["received"]), int(s["processed"])
+        report.dropped_overload, report.valid = int(s["dropped_overload"]), int(s["valid"])
+
+
+def _stop_child(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGINT)
+        try:
+            child.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        # -p source:=0 would reach the node as an integer: quote it as a YAML string
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def _params(values: dict[str, Any]) -> list[Parameter]:
+    return [Parameter(k, value=v) for k, v in values.items()]
+
+
+def _sim_params(teleop: str | None, robot_yaml: Path | None) -> dict[str, str]:
+    """sim_robot's parameters for ``--teleop ROBOT --sim``: the model the teleop YAML
+    names (a shipped one by name), and that YAML for the limits it checks commands against."""
+    if robot_yaml is None:
+        return {}
+    import yaml
+
+    model = (yaml.safe_load(Path(robot_yaml).read_text()) or {}).get("model") or {}
+    robot = teleop if teleop in ("fr3", "g1") else str(model.get("source", ""))
+    if not robot:
+        raise ValueError(f"--sim: {robot_yaml} names no robot model (model: source:)")
+    return {"robot": robot, "limits_config": str(robot_yaml)}
