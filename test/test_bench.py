@@ -2,9 +2,14 @@
 
 import json
 
+import pytest
+
 from mocap_ros.cli.main import main
 
 
+# every variant, the ONNX export and the landmarks line: about a minute on 2 idle cores,
+# several on busy ones
+@pytest.mark.timeout(900)
 def test_bench_writes_table_and_json(synthetic_assets_root, tmp_path, capsys):
     out = tmp_path / "bench.json"
     rc = main(["bench", "--assets-dir", str(synthetic_assets_root), "--device", "cpu",

@@ -598,8 +598,10 @@ def main(args: list[str] | None = None) -> int:
             node._grippers_disable()
             if node.controller.stopping:
                 node.get_logger().info("shutting down: braking to rest first")
-            # a bounded wait: braking time plus a margin, or a second signal
-            deadline = time.monotonic() + node.braking_time() + 1.0
+            # a bounded wait, or a second signal: braking time with room for control steps
+            # that run late on a loaded computer (a robot stopped from speed is the worse
+            # outcome; 1 s of margin was not enough on 2 busy cores)
+            deadline = time.monotonic() + 3.0 * node.braking_time() + 3.0
             while (rclpy.ok() and (node.controller.stopping or node.fingers_stopping())
                    and len(signals) < 2
                    and time.monotonic() < deadline):
