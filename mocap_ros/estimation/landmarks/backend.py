@@ -80,11 +80,18 @@ class LandmarksBackend:
         self.device = "cpu"
         self.hands = hand_estimator
         if self.hands is None and bool(getattr(config, "hands", False)):
-            from mocap_ros.estimation.hands.estimator import HandEstimator
+            from mocap_ros.estimation.hands.estimator import MIN_ROI_PX, HandEstimator
+            from mocap_ros.estimation.hands.mediapipe_graph import (
+                HAND_MODEL_COMPLEXITY,
+                HandLandmarkGraph,
+            )
 
+            model = str(getattr(config, "hands_model", "full"))
             self.hands = HandEstimator(
+                graph=HandLandmarkGraph(HAND_MODEL_COMPLEXITY[model]),
                 min_presence=float(getattr(config, "hands_min_presence", 0.5)),
                 min_wrist_visibility=float(getattr(config, "hands_min_wrist_visibility", 0.3)),
+                min_roi_px=float(getattr(config, "hands_min_roi_px", MIN_ROI_PX)),
                 focal_length=self.focal_length, fallback_hfov_deg=self.fallback_hfov_deg)
 
     def close(self) -> None:
