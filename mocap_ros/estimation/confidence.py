@@ -25,19 +25,25 @@ LANDMARKS_OF_JOINT: dict[int, tuple[int, ...]] = {
     19: (14,), 20: (15,), 21: (16,), 22: (17, 19), 23: (18, 20),
 }
 
+# The same as a (24, 4) index array, each row padded by repeating its first landmark (the
+# min is unchanged), so a frame costs one gather and one reduction (speed, issue 13).
+_JOINT_LANDMARK_INDEX = np.array([(*lms, *(lms[0],) * (4 - len(lms)))
+                                  for _, lms in sorted(LANDMARKS_OF_JOINT.items())])
+
 
 def landmark_joint_confidence(visibility: np.ndarray, image_xy: np.ndarray,
                               image_shape: tuple[int, ...]) -> np.ndarray:
     """(24,) float32 from BlazePose's (33,) visibility and (33, 2) pixel positions."""
-    vis = np.clip(np.nan_to_num(np.asarray(visibility, np.float64), nan=0.0), 0.0, 1.0)
+    vis = np.asarray(visibility, np.float64)
+    # NaN -> 0, +-inf -> 1 / 0 (as nan_to_num + clip did), without nan_to_num's overhead
+    vis = np.clip(np.where(np.isnan(vis), 0.0, vis), 0.0, 1.0)
     xy = np.asarray(image_xy, np.float64)
     h, w = image_shape[:2]
-    inside = (np.isfinite(xy).all(-1) & (xy[:, 0] >= 0) & (xy[:, 0] < w)
-              & (xy[:, 1] >= 0) & (xy[:, 1] < h))
+    x, y = xy[:, 0], xy[:, 1]
+    # (NaN compares False, so a non-finite landmark is outside; +-inf fails a bound)
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
     per_landmark = vis * inside
-    out = np.array([per_landmark[list(lms)].min() for _, lms in
-                    sorted(LANDMARKS_OF_JOINT.items())])
-    return out.astype(np.float32)
+    return per_landmark[_JOINT_LANDMARK_INDEX].min(-1).astype(np.float32)
 
 
 def keypoint_joint_confidence(keypoints_2d: np.ndarray, window: tuple[int, int, int, int],

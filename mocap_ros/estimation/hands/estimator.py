@@ -17,8 +17,10 @@ as SMPL and BlazePose name them):
 2. :class:`~.mediapipe_graph.HandLandmarkGraph` on that ROI -> 21 landmarks (pixels), 21 world
    landmarks (metres, hand-centred, camera axes), presence score, the model's handedness.
 3. Checks, in order (``reason`` of an invalid hand): ``no_wrist`` (the body's wrist missing or
-   below ``min_wrist_visibility``), ``out_of_view`` (the ROI's centre outside the image),
-   ``not_found`` (no model output), ``low_presence`` (presence < ``min_presence``),
+   below ``min_wrist_visibility``), ``out_of_view`` (the body's wrist, or the ROI's centre,
+   outside the image: BlazePose invents landmarks off the frame), ``too_small`` (the hand
+   would need a ROI under ``min_roi_px``, see :data:`MIN_ROI_PX`), ``not_found`` (no model
+   output), ``low_presence`` (presence < ``min_presence``),
    ``far_from_wrist`` (the found wrist further than ``max_wrist_offset`` x ROI size from the
    body's wrist: the crop caught the other hand or a distractor), ``non_finite``,
    ``duplicate`` (both sides found the same hand, e.g. hands together: the side whose body
@@ -69,6 +71,17 @@ SIDES = geo.SIDES
 _BLAZEPOSE_ARM = {"left": (15, 13, 17, 19), "right": (16, 14, 18, 20)}
 # SMPL joint indices per side: (wrist, elbow, hand).
 _SMPL_ARM = {"left": (20, 18, 22), "right": (21, 19, 23)}
+
+# Smallest hand the landmark model resolves, as the side of the ROI the hand needs
+# (3.4 x palm, unclamped): a hand below it gets no pass (reason too_small), saving a model
+# run (~7-14 ms on a 2-core EPYC) that cannot give a usable hand. Measured on the 10 real
+# hand photos with an arm (../shared/real_images/hands), each downscaled so that the hand
+# needs a ROI of S px (full model, one pass): valid hands / PCK@0.2 of the valid ones
+# S=96: 10/10, 0.92; 48: 7/10, 0.90; 24: 6/10, 0.92; 20: 4/10, 0.81; 16: 4/10, 0.71;
+# 12: 2/10, 0.48. Below 24 px the hands that are still found miss the project's
+# accuracy floor (PCK 0.85, test_hands_real.py) and most are not found at all; 24 px is
+# also the smallest ROI roi_from_arm makes (a smaller hand only fills part of it).
+MIN_ROI_PX = 24.0
 
 
 @dataclass
@@ -150,18 +163,21 @@ class HandEstimator:
     ``max_wrist_offset`` ROI sizes of the body's wrist. ``refine``: a second landmark pass on
     MediaPipe's ROI around the first result (better keypoints for a badly placed body ROI,
     twice the cost; for single images). ``mirrored``: the image is a selfie view (only the
-    model's handedness comparison depends on it).
+    model's handedness comparison depends on it). ``min_roi_px``: no pass for a hand smaller
+    than this (:data:`MIN_ROI_PX`; 0: always try).
     """
 
     def __init__(self, graph: Any = None, *, min_presence: float = 0.5,
                  min_wrist_visibility: float = 0.3, max_wrist_offset: float = 0.5,
                  track: bool = True, refine: bool = False, mirrored: bool = False,
-                 focal_length: float = 0.0, fallback_hfov_deg: float = 60.0) -> None:
+                 focal_length: float = 0.0, fallback_hfov_deg: float = 60.0,
+                 min_roi_px: float = MIN_ROI_PX) -> None:
         self.graph = graph if graph is not None else HandLandmarkGraph()
         self._palms: PalmDetectionGraph | None = None
         self.min_presence = float(min_presence)
         self.min_wrist_visibility = float(min_wrist_visibility)
         self.max_wrist_offset = float(max_wrist_offset)
+        self.min_roi_px = float(min_roi_px)
         self.track = track
         self.refine = refine
         self.mirrored = mirrored
@@ -283,11 +299,21 @@ class HandEstimator:
         if arm is None or not (arm.visibility >= self.min_wrist_visibility):
             self._prev[side] = None
             return HandResult.invalid(side, "no_wrist"), None
+        # Passes that cannot succeed are skipped (speed, issue 13): a wrist off the image (an
+        # invented landmark) or a hand too small for the model.
+        wrist = np.asarray(arm.wrist_px, np.float64)
+        if wrist.shape == (2,) and np.isfinite(wrist).all() and not (
+                0.0 <= wrist[0] < w and 0.0 <= wrist[1] < h):
+            self._prev[side] = None
+            return HandResult.invalid(side, "out_of_view"), None
+        need = roi_from_arm(arm, min_size_px=0.0)  # the ROI the hand itself needs
+        if need is not None and need.size < self.min_roi_px:
+            self._prev[side] = None
+            return HandResult.invalid(side, "too_small", need), None
         roi = roi_from_arm(arm)
         if roi is None:
             self._prev[side] = None
             return HandResult.invalid(side, "no_wrist"), None
-        wrist = np.asarray(arm.wrist_px, np.float64)
         prev = self._prev.get(side)
         if self.track and prev is not None and prev.is_finite() and \
                 np.hypot(prev.cx - roi.cx, prev.cy - roi.cy) < 0.5 * max(prev.size, roi.size):

@@ -9,7 +9,10 @@ the side (left/right) is the body's.
 
 :class:`HandLandmarkGraph` is a small graph of MediaPipe's own calculators, written for this
 project: crop the rotated ROI to the model's 224 x 224 input (``ImageToTensorCalculator``),
-run ``hand_landmark_full.tflite`` (``HandLandmarkModelLoader`` + ``InferenceCalculator``),
+run ``hand_landmark_full.tflite`` (``model_complexity=1``, the default) or
+``hand_landmark_lite.tflite`` (``0``, also in the wheel: about half the cost per pass, the same
+2D accuracy on the real hand photos but noisier 3D; ``hands_model`` in the config)
+(``HandLandmarkModelLoader`` + ``InferenceCalculator``),
 split its four outputs (landmarks, presence, handedness, world landmarks) and map them back
 to the image (letterbox removal, ROI projection) and to the camera axes (world landmarks
 rotated by the ROI's rotation). Unlike MediaPipe's ``HandLandmarkCpu`` subgraph it does NOT
@@ -190,6 +193,11 @@ node {
 """
 
 
+# The ``hands_model`` setting -> MediaPipe's MODEL_COMPLEXITY (HandLandmarkModelLoader picks
+# modules/hand_landmark/hand_landmark_lite.tflite for 0, hand_landmark_full.tflite for 1).
+HAND_MODEL_COMPLEXITY = {"lite": 0, "full": 1}
+
+
 class HandsUnavailable(RuntimeError):  # noqa: N818 (mirrors detector.DetectorUnavailable)
     """MediaPipe (with its hand models) is not installed or its graph failed to start."""
 
@@ -280,9 +288,9 @@ def _solution_class() -> Any:
 
 
 def _start(graph: str, model_complexity: int) -> Any:
-    if model_complexity != 1:
-        raise ValueError(f"model_complexity={model_complexity}: only 1 ('full') is used "
-                         "(the models in the wheel)")
+    if model_complexity not in (0, 1):
+        raise ValueError(f"model_complexity={model_complexity}: 0 ('lite') or 1 ('full'), "
+                         "the hand models in the wheel")
     cls = _solution_class()
     try:
         with warnings.catch_warnings():
@@ -305,6 +313,7 @@ class HandLandmarkGraph:
     """The hand landmark model on caller-given ROIs (module doc). Not thread-safe."""
 
     def __init__(self, model_complexity: int = 1) -> None:
+        self.model_complexity = model_complexity  # 0: lite, 1: full (HAND_MODEL_COMPLEXITY)
         self._graph = _start(_LANDMARK_GRAPH, model_complexity)
 
     def __call__(self, rgb: np.ndarray, roi: HandRoi) -> RawHand | None:

@@ -137,10 +137,16 @@ class MocapPipeline:
         self.hands: Any = None
         if self.config.hands:
             from mocap_ros.estimation.hands.estimator import HandEstimator
+            from mocap_ros.estimation.hands.mediapipe_graph import (
+                HAND_MODEL_COMPLEXITY,
+                HandLandmarkGraph,
+            )
 
             self.hands = HandEstimator(
                 min_presence=self.config.hands_min_presence,
                 min_wrist_visibility=self.config.hands_min_wrist_visibility,
+                min_roi_px=self.config.hands_min_roi_px,
+                graph=HandLandmarkGraph(HAND_MODEL_COMPLEXITY[self.config.hands_model]),
                 focal_length=self.config.focal_length,
                 fallback_hfov_deg=self.config.fallback_hfov_deg)
 

@@ -33,6 +33,13 @@ if TYPE_CHECKING:
     from mocap_ros.geometry.camera import Intrinsics
 
 
+# JOINT_LANDMARKS as two index arrays (a joint with one landmark lists it twice): the mean
+# of a pair is (a + b) / 2 and of a single landmark (a + a) / 2 = a, exactly as .mean(0)
+# (every joint has one or two landmarks; test_landmarks_fast.py checks against .mean(0)).
+_JL_A = np.array([v[0] for v in JOINT_LANDMARKS.values()])
+_JL_B = np.array([v[-1] for v in JOINT_LANDMARKS.values()])
+
+
 # ---------------------------------------------------------------- the backend
 class LandmarksBackend:
     """MediaPipe BlazePose + IK, an :class:`~mocap_ros.core.estimator.Estimator` like HMR's
@@ -73,11 +80,18 @@ class LandmarksBackend:
         self.device = "cpu"
         self.hands = hand_estimator
         if self.hands is None and bool(getattr(config, "hands", False)):
-            from mocap_ros.estimation.hands.estimator import HandEstimator
+            from mocap_ros.estimation.hands.estimator import MIN_ROI_PX, HandEstimator
+            from mocap_ros.estimation.hands.mediapipe_graph import (
+                HAND_MODEL_COMPLEXITY,
+                HandLandmarkGraph,
+            )
 
+            model = str(getattr(config, "hands_model", "full"))
             self.hands = HandEstimator(
+                graph=HandLandmarkGraph(HAND_MODEL_COMPLEXITY[model]),
                 min_presence=float(getattr(config, "hands_min_presence", 0.5)),
                 min_wrist_visibility=float(getattr(config, "hands_min_wrist_visibility", 0.3)),
+                min_roi_px=float(getattr(config, "hands_min_roi_px", MIN_ROI_PX)),
                 focal_length=self.focal_length, fallback_hfov_deg=self.fallback_hfov_deg)
 
     def close(self) -> None:
@@ -158,9 +172,10 @@ class LandmarksBackend:
             return timed(BodyPoseResult.invalid("non_finite_output", box, **meta))
         # Place MediaPipe's world frame (hip-centred) in the camera frame: the mapped
         # landmarks are exactly the FK joints' positions, so T is fitted on them directly.
-        world_pts = np.stack([lms.world[list(v)].mean(0) for v in JOINT_LANDMARKS.values()])
-        uv = np.stack([lms.image_xy[list(v)].mean(0) for v in JOINT_LANDMARKS.values()])
-        wts = np.array([lms.visibility[list(v)].min() for v in JOINT_LANDMARKS.values()])
+        # (each joint's landmark mean / min with fixed index arrays: 3 calls, not 48)
+        world_pts = (lms.world[_JL_A] + lms.world[_JL_B]) / 2.0
+        uv = (lms.image_xy[_JL_A] + lms.image_xy[_JL_B]) / 2.0
+        wts = np.minimum(lms.visibility[_JL_A], lms.visibility[_JL_B])
         T = solve_root_translation(world_pts, uv, np.maximum(wts, 1e-3), intr)
         if T is None:
             return timed(BodyPoseResult.invalid("no_depth", box, **meta))

@@ -308,6 +308,8 @@ def _check_landmarks(world: np.ndarray, visibility: np.ndarray | None
 def solve_landmark_ik(world: np.ndarray, visibility: np.ndarray | None = None) -> LandmarkIK:
     """BlazePose world landmarks (..., 33, 3) -> :class:`LandmarkIK` (see the module doc)."""
     P, vis = _check_landmarks(world, visibility)
+    if P.ndim == 2 and np.isfinite(P).all() and np.isfinite(vis).all():
+        return _solve_single(P, vis)  # one frame: the float path (section at the end)
     batch = P.shape[:-2]
     G = np.zeros((*batch, NUM_JOINTS, 3, 3))
     off = np.zeros((*batch, NUM_JOINTS, 3))
@@ -509,3 +511,319 @@ def lift_landmarks(image_xy: np.ndarray, world: np.ndarray, T: np.ndarray, K: In
     return np.stack(((uv[:, 0] - K.cx) * depth / K.fx, (uv[:, 1] - K.cy) * depth / K.fy,
                      depth), axis=-1)
 
+
+
+# ---------------------------------------------------------------- single-frame fast path
+# Speed (issue 13): the backend solves ONE skeleton per frame. The batched numpy IK above
+# spends ~1000 numpy calls on 3-vectors per frame (each a few microseconds of overhead for
+# nanoseconds of arithmetic), so a single finite frame takes this transcription of the same
+# steps in plain Python floats instead (3-vectors as tuples, 3x3 matrices as row-major
+# 9-tuples): same formulas, same branches, same order, results equal to the batched path to
+# float rounding (test_landmarks_fast.py checks <= 1e-9 on real frames and random poses).
+# The batched path stays the reference and serves batches and non-finite input.
+_V3 = tuple[float, float, float]
+_M3 = tuple[float, float, float, float, float, float, float, float, float]
+_I3: _M3 = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+_XS: _V3 = (1.0, 0.0, 0.0)
+_YS: _V3 = (0.0, 1.0, 0.0)
+_ZS: _V3 = (0.0, 0.0, 1.0)
+_MZS: _V3 = (-0.0, -0.0, -1.0)  # -_Z, as numpy negates it
+
+
+def _s_sub(a: _V3, b: _V3) -> _V3:
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+def _s_mid(a: _V3, b: _V3) -> _V3:
+    return ((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0, (a[2] + b[2]) / 2.0)
+
+
+def _s_dot(a: _V3, b: _V3) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _s_cross(a: _V3, b: _V3) -> _V3:
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def _s_norm(v: _V3) -> float:
+    return math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+
+
+def _s_unit(v: _V3, fallback: _V3 | None = None) -> tuple[_V3, float]:
+    """:func:`_unit` for one vector (a NaN norm fails ``n > _EPS`` in both)."""
+    n = _s_norm(v)
+    if n > _EPS:
+        return (v[0] / n, v[1] / n, v[2] / n), n
+    return (v if fallback is None else fallback), n
+
+
+def _s_mv(R: _M3, v: _V3) -> _V3:
+    return (R[0] * v[0] + R[1] * v[1] + R[2] * v[2],
+            R[3] * v[0] + R[4] * v[1] + R[5] * v[2],
+            R[6] * v[0] + R[7] * v[1] + R[8] * v[2])
+
+
+def _s_mm(A: _M3, B: _M3) -> _M3:
+    a0, a1, a2, a3, a4, a5, a6, a7, a8 = A
+    b0, b1, b2, b3, b4, b5, b6, b7, b8 = B
+    return (a0 * b0 + a1 * b3 + a2 * b6, a0 * b1 + a1 * b4 + a2 * b7, a0 * b2 + a1 * b5 + a2 * b8,
+            a3 * b0 + a4 * b3 + a5 * b6, a3 * b1 + a4 * b4 + a5 * b7, a3 * b2 + a4 * b5 + a5 * b8,
+            a6 * b0 + a7 * b3 + a8 * b6, a6 * b1 + a7 * b4 + a8 * b7, a6 * b2 + a7 * b5 + a8 * b8)
+
+
+def _s_tm(A: _M3, B: _M3) -> _M3:
+    """A^T @ B."""
+    return _s_mm((A[0], A[3], A[6], A[1], A[4], A[7], A[2], A[5], A[8]), B)
+
+
+def _s_outer_flip(u: _V3) -> _M3:
+    """2 u u^T - I (pi about u)."""
+    x, y, z = u
+    return (2.0 * x * x - 1.0, 2.0 * x * y, 2.0 * x * z,
+            2.0 * y * x, 2.0 * y * y - 1.0, 2.0 * y * z,
+            2.0 * z * x, 2.0 * z * y, 2.0 * z * z - 1.0)
+
+
+def _s_normal_to(p: _V3) -> _V3:
+    return _s_unit(_s_cross(p, _XS if abs(p[0]) < 0.9 else _YS))[0]
+
+
+def _s_arc(a: _V3, b: _V3) -> _M3:
+    """:func:`_arc` for one pair."""
+    x, y, z = _s_cross(a, b)
+    c = _s_dot(a, b)
+    if not c > -1.0 + 1e-9:
+        return _s_outer_flip(_s_normal_to(a))
+    d = 1.0 + c
+    return (c + x * x / d, -z + x * y / d, y + x * z / d,
+            z + y * x / d, c + y * y / d, -x + y * z / d,
+            -y + z * x / d, x + z * y / d, c + z * z / d)
+
+
+def _s_frame(p: _V3, s: _V3) -> _M3:
+    """:func:`_frame` for one pair: columns (p, s_perp, p x s_perp)."""
+    p = _s_unit(p, _XS)[0]
+    ds = _s_dot(s, p)
+    s = (s[0] - ds * p[0], s[1] - ds * p[1], s[2] - ds * p[2])
+    n = _s_norm(s)
+    q = (s[0] / n, s[1] / n, s[2] / n) if n > _EPS else _s_normal_to(p)
+    r = _s_cross(p, q)
+    return (p[0], q[0], r[0], p[1], q[1], r[1], p[2], q[2], r[2])
+
+
+def _s_axis_angle(axis: _V3, angle: float) -> _M3:
+    """:func:`~mocap_ros.geometry.rotations.axis_angle_to_matrix`: I + s K + (1 - c) K K
+    with K K = a a^T - |a|^2 I written out."""
+    x, y, z = axis
+    s, c1 = math.sin(angle), 1.0 - math.cos(angle)
+    xx, yy, zz, xy, xz, yz = x * x, y * y, z * z, x * y, x * z, y * z
+    return (1.0 + c1 * (-yy - zz), -s * z + c1 * xy, s * y + c1 * xz,
+            s * z + c1 * xy, 1.0 + c1 * (-xx - zz), -s * x + c1 * yz,
+            -s * y + c1 * xz, s * x + c1 * yz, 1.0 + c1 * (-xx - yy))
+
+
+def _s_quat(R: _M3) -> tuple[float, float, float, float]:
+    """:func:`~mocap_ros.geometry.rotations.matrix_to_quat` for one matrix (x, y, z, w), w >= 0
+    (the same branch: the first largest candidate, as np.argmax picks)."""
+    m00, m01, m02, m10, m11, m12, m20, m21, m22 = R
+    cands = (1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22,
+             1 - m00 - m11 + m22)
+    best = 0
+    for i in (1, 2, 3):
+        if cands[i] > cands[best]:
+            best = i
+    s = 2.0 * math.sqrt(max(cands[best], 1e-12))
+    a, b, c = m21 - m12, m02 - m20, m10 - m01
+    d, e, f = m01 + m10, m02 + m20, m12 + m21
+    q4 = s * s / 4.0
+    q = ((a, b, c, q4), (q4, d, e, a), (d, q4, f, b), (e, f, q4, c))[best]
+    q = (q[0] / s, q[1] / s, q[2] / s, q[3] / s)
+    n = math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+    q = (q[0] / n, q[1] / n, q[2] / n, q[3] / n)
+    return (-q[0], -q[1], -q[2], -q[3]) if q[3] < 0 else q
+
+
+def _s_rot_power(R: _M3, t: float) -> _M3:
+    q = _s_quat(R)
+    axis, sin_half = _s_unit((q[0], q[1], q[2]), _XS)
+    return _s_axis_angle(axis, t * (2.0 * math.atan2(sin_half, q[3])))
+
+
+def _s_twisted(G: _M3, axis: _V3, s_rest: _V3, s_obs: _V3, weight: float) -> _M3:
+    cur = _s_mv(G, s_rest)
+    dc, do = _s_dot(cur, axis), _s_dot(s_obs, axis)
+    cur = (cur[0] - dc * axis[0], cur[1] - dc * axis[1], cur[2] - dc * axis[2])
+    obs = (s_obs[0] - do * axis[0], s_obs[1] - do * axis[1], s_obs[2] - do * axis[2])
+    cur, n1 = _s_unit(cur)
+    obs, n2 = _s_unit(obs)
+    ang = 0.0
+    if n1 > 1e-6 and n2 > 1e-6:
+        ang = math.atan2(_s_dot(axis, _s_cross(cur, obs)), _s_dot(cur, obs))
+    return _s_mm(_s_axis_angle(axis, weight * ang), G)
+
+
+def _s_clip01(x: float) -> float:
+    return min(max(x, 0.0), 1.0)
+
+
+def _s_bend_weight(a: _V3, b: _V3) -> float:
+    x = _s_clip01((_s_norm(_s_cross(a, b)) - _SIN_LO) / (_SIN_HI - _SIN_LO))
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _s_vis_weight(v: float) -> float:
+    return _s_clip01((v - 0.1) / 0.4)
+
+
+# Per-frame constants of the single-frame path, as tuples.
+_S_OFF: list[_V3] = [tuple(map(float, o)) for o in _OFF]  # type: ignore[misc]
+_S_OFF_DIR: list[_V3] = [tuple(map(float, o)) for o in _OFF_DIR]  # type: ignore[misc]
+_S_EARMID_REST: _V3 = tuple(  # type: ignore[assignment]
+    float(v) for v in (np.asarray(HEAD_LANDMARK_OFFSETS[7]) + HEAD_LANDMARK_OFFSETS[8]) / 2.0)
+_S_F_REST_T: _M3 = tuple(  # type: ignore[assignment]  # the head's rest frame, transposed
+    float(v) for v in _frame(_X, np.asarray(HEAD_LANDMARK_OFFSETS[0])
+                             - np.asarray(_S_EARMID_REST)).T.reshape(-1))
+_S_HEEL_N: _V3 = tuple(  # type: ignore[assignment]  # unit normal of the rest foot plane
+    float(v) for v in _unit(_cross(np.asarray(_HEEL), _OFF[10]))[0])
+_S_HEEL_N_R: _V3 = tuple(  # type: ignore[assignment]
+    float(v) for v in _unit(_cross(np.asarray(_HEEL), _OFF[11]))[0])
+_S_PAR = np.array([max(p, 0) for p in PARENTS])
+
+
+def _solve_single(world: np.ndarray, visibility: np.ndarray) -> LandmarkIK:
+    """:func:`solve_landmark_ik` for ONE finite frame (33, 3) / (33,) (section comment)."""
+    P: list[_V3] = [tuple(p) for p in world.tolist()]  # type: ignore[misc]
+    vis: list[float] = visibility.tolist()
+    G: list[_M3] = [_I3] * NUM_JOINTS
+    off: list[_V3] = [(0.0, 0.0, 0.0)] * NUM_JOINTS
+    pos: list[_V3] = [(0.0, 0.0, 0.0)] * NUM_JOINTS
+    tw: dict[str, float] = {}
+
+    def place(j: int) -> None:
+        p = pos[PARENTS[j]]
+        d = _s_mv(G[PARENTS[j]], off[j])
+        pos[j] = (p[0] + d[0], p[1] + d[1], p[2] + d[2])
+
+    def swing(j: int, child: int, target: _V3) -> _M3:
+        p = PARENTS[j]
+        rest_dir = _S_OFF_DIR[child]
+        Gp = G[p] if p >= 0 else _I3
+        cur = _s_mv(Gp, rest_dir)
+        d, length = _s_unit(target, cur)
+        off[child] = (rest_dir[0] * length, rest_dir[1] * length, rest_dir[2] * length)
+        return _s_mm(_s_arc(cur, d), Gp)
+
+    def scaled(j: int, k: float) -> _V3:
+        o = _S_OFF[j]
+        return (o[0] * k, o[1] * k, o[2] * k)
+
+    # --- root
+    hip_c = _s_mid(P[23], P[24])
+    up = _s_sub(_s_mid(P[11], P[12]), hip_c)
+    torso = _s_norm(up)
+    k = torso / _REST_TORSO if torso > _EPS else 1.0
+    x_p, hip_w = _s_unit(_s_sub(P[23], P[24]), _XS)
+    up_u, _ = _s_unit(up, _YS)
+    G[0] = _s_frame(x_p, up_u if _s_norm(_s_cross(x_p, up_u)) > 1e-6 else _ZS)
+    for j, sign in ((1, 1.0), (2, -1.0)):
+        o = scaled(j, k)
+        off[j] = (sign * hip_w / 2.0, o[1], o[2])
+    d = _s_mv(G[0], ((off[1][0] + off[2][0]) / 2.0, (off[1][1] + off[2][1]) / 2.0,
+                     (off[1][2] + off[2][2]) / 2.0))
+    pos[0] = _s_sub(hip_c, d)
+    place(1)
+    place(2)
+
+    # --- spine
+    x_c, _ = _s_unit(_s_sub(P[11], P[12]), _XS)
+    chest = _s_frame(x_c, up_u if _s_norm(_s_cross(x_c, up_u)) > 1e-6 else _ZS)
+    third = _s_rot_power(_s_tm(G[0], chest), 1.0 / 3.0)
+    for j in (3, 6, 9):
+        off[j] = scaled(j, k)
+        place(j)
+        G[j] = _s_mm(G[PARENTS[j]], third)
+    for j in (12, 13, 14):
+        off[j] = scaled(j, k)
+        place(j)
+
+    # --- head
+    ear_mid = _s_mid(P[7], P[8])
+    x_h, ear_w = _s_unit(_s_sub(P[7], P[8]), _XS)
+    G_head_obs = _s_mm(_s_frame(x_h, _s_sub(P[0], ear_mid)), _S_F_REST_T)
+    kh = ear_w / (2 * _EAR_HALF) if ear_w > _EPS else k
+    e = _S_EARMID_REST
+    head_pos = _s_sub(ear_mid, _s_mv(G_head_obs, (e[0] * kh, e[1] * kh, e[2] * kh)))
+    G[12] = swing(12, 15, _s_sub(head_pos, pos[12]))
+    place(15)
+    w_head = _s_vis_weight(min(vis[0], vis[7], vis[8]))
+    G[15] = _s_mm(G[12], _s_rot_power(_s_tm(G[12], G_head_obs), w_head))
+    tw["head"] = w_head
+
+    # --- arms
+    for side, (col, sho, elb, wri, hand, l_sho, l_elb, l_wri, l_pinky, l_index) in (
+        ("left", (13, 16, 18, 20, 22, 11, 13, 15, 17, 19)),
+        ("right", (14, 17, 19, 21, 23, 12, 14, 16, 18, 20)),
+    ):
+        G[col] = swing(col, sho, _s_sub(P[l_sho], pos[col]))
+        place(sho)
+        upper = _s_sub(P[l_elb], P[l_sho])
+        fore = _s_sub(P[l_wri], P[l_elb])
+        Gs = swing(sho, elb, upper)
+        a, _ = _s_unit(upper, _s_mv(Gs, _S_OFF_DIR[elb]))
+        f, _ = _s_unit(fore, a)
+        w = _s_bend_weight(a, f) * _s_vis_weight(min(vis[l_elb], vis[l_wri]))
+        G[sho] = _s_twisted(Gs, a, _ZS, fore, w)
+        tw[f"{side}_upper_arm"] = w
+        place(elb)
+        G[elb] = swing(elb, wri, fore)
+        place(wri)
+        hand_vec = _s_sub(_s_mid(P[l_index], P[l_pinky]), P[l_wri])
+        Gw = swing(wri, hand, hand_vec)
+        h, _ = _s_unit(hand_vec, _s_mv(Gw, _S_OFF_DIR[hand]))
+        across, _ = _s_unit(_s_sub(P[l_index], P[l_pinky]), _ZS)
+        w = _s_bend_weight(h, across) * _s_vis_weight(min(vis[l_wri], vis[l_index],
+                                                          vis[l_pinky]))
+        G[wri] = _s_twisted(Gw, h, _ZS, across, w)
+        tw[f"{side}_forearm"] = w
+        place(hand)
+        G[hand] = G[wri]
+
+    # --- legs
+    for side, (hip, knee, ank, foot, l_hip, l_knee, l_ank, l_heel, l_toe, n_rest) in (
+        ("left", (1, 4, 7, 10, 23, 25, 27, 29, 31, _S_HEEL_N)),
+        ("right", (2, 5, 8, 11, 24, 26, 28, 30, 32, _S_HEEL_N_R)),
+    ):
+        thigh = _s_sub(P[l_knee], P[l_hip])
+        shank = _s_sub(P[l_ank], P[l_knee])
+        Gh = swing(hip, knee, thigh)
+        t, _ = _s_unit(thigh, _s_mv(Gh, _S_OFF_DIR[knee]))
+        s, _ = _s_unit(shank, t)
+        w = _s_bend_weight(t, s) * _s_vis_weight(min(vis[l_knee], vis[l_ank]))
+        G[hip] = _s_twisted(Gh, t, _MZS, shank, w)
+        tw[f"{side}_thigh"] = w
+        place(knee)
+        G[knee] = swing(knee, ank, shank)
+        place(ank)
+        toe_vec = _s_sub(P[l_toe], P[l_ank])
+        Ga = swing(ank, foot, toe_vec)
+        u, _ = _s_unit(toe_vec, _s_mv(Ga, _S_OFF_DIR[foot]))
+        heel_vec = _s_sub(P[l_heel], P[l_ank])
+        hv, _ = _s_unit(heel_vec, u)
+        w = _s_bend_weight(u, hv) * _s_vis_weight(min(vis[l_ank], vis[l_heel], vis[l_toe]))
+        G[ank] = _s_twisted(Ga, u, n_rest, _s_cross(heel_vec, toe_vec), w)
+        tw[f"{side}_foot"] = w
+        place(foot)
+        G[foot] = G[ank]
+
+    # --- local rotations (one batched matmul) and the rest skeleton
+    Gn = np.array(G).reshape(NUM_JOINTS, 3, 3)
+    local = np.swapaxes(Gn[_S_PAR], -1, -2) @ Gn
+    local[0] = Gn[0]
+    rest = [(0.0, 0.0, 0.0)] * NUM_JOINTS
+    for j in range(1, NUM_JOINTS):
+        r, o = rest[PARENTS[j]], off[j]
+        rest[j] = (r[0] + o[0], r[1] + o[1], r[2] + o[2])
+    pos_n = np.array(pos)
+    return LandmarkIK(local, Gn, np.array(rest), pos_n - pos_n[0], pos_n[0].copy(),
+                      {n: np.float64(v) for n, v in tw.items()})
