@@ -317,3 +317,21 @@ def test_joints_enable_refuses_broken_joint_states() -> None:
     assert not g.enabled
     with pytest.raises(ValueError):
         g.enable(np.zeros(3))
+
+
+def test_a_future_stamped_hand_does_not_freeze_the_gripper() -> None:
+    """One hand stamped far in the future is refused (clock_skew) and does not become the
+    newest stamp: the correctly stamped hands after it still drive the gripper."""
+    from mocap_ros.teleop.gripper import GRIPPER_HOLD_REASONS, _HandGate
+
+    gate = _HandGate(min_confidence=0.5, pose_timeout=0.25)
+    gate.enabled = True
+    ok = HandSample(stamp=10.0, valid=True, confidence=0.9, finger_curl=(0.1,) * 5,
+                    aperture=0.9)
+    assert gate.on_sample(ok, 10.0) is None
+    future = HandSample(stamp=1010.0, valid=True, confidence=0.9, finger_curl=(0.9,) * 5,
+                        aperture=0.05)
+    assert gate.on_sample(future, 10.02) == "clock_skew" and "clock_skew" in GRIPPER_HOLD_REASONS
+    later = HandSample(stamp=10.04, valid=True, confidence=0.9, finger_curl=(0.9,) * 5,
+                       aperture=0.05)
+    assert gate.on_sample(later, 10.04) is None and gate.accepted is later

@@ -53,9 +53,10 @@ class Operator:
         self.enable_client = self.node.create_client(SetBool, "teleop_node/enable")
 
     def pose(self, aperture: float, curl: float | None = None, *, valid: bool = True,
-             confidence: float = 0.9, side: str = "right") -> None:
+             confidence: float = 0.9, side: str = "right",
+             person_check: int = BodyPose.PERSON_CONFIRMED) -> None:
         msg = BodyPose(valid=True, confidence=1.0, joint_names=list(JOINT_NAMES),
-                       person_check=BodyPose.PERSON_CONFIRMED)
+                       person_check=person_check)
         msg.local_rotations = [type(msg.root_pose.orientation)(
             x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])) for q in QUATS]
         now = self.node.get_clock().now().nanoseconds * 1e-9
@@ -144,6 +145,13 @@ def test_franka_hand_goals_follow_a_closing_hand_with_hysteresis(ctx, tmp_path):
         # a valid open hand opens: the second goal, the Franka Hand's half width 0.04
         op.stream(ex, 0.4, 0.95)
         assert wait_for(lambda: len(server.goals) >= 2, ex, timeout=5)
+        assert server.goals == [(0.0, 20.0), (0.04, 20.0)]
+        # a body the arm refuses (no detector vouched for it: another person, a phantom)
+        # pinches: its hand never reaches the gripper ...
+        op.stream(ex, 0.5, 0.05, person_check=BodyPose.PERSON_UNCHECKED)
+        # ... so the operator's half-open hand afterwards (inside the band) keeps it open
+        op.stream(ex, 0.5, 0.35)
+        wait_for(lambda: False, ex, timeout=0.3)
         assert server.goals == [(0.0, 20.0), (0.04, 20.0)]
         # disabled again: closing sends nothing
         assert op.enable(ex, on=False).success

@@ -194,10 +194,21 @@ def test_guard_cuts_every_path_including_braking_and_reports_collision() -> None
         reasons.add(out.status.reason)
         assert checker.min_distance(robot.to_model(out.positions))[0] >= robot.margin - 1e-9
     assert "collision" in reasons and ctl.collision_cuts > 0
-    # Now move away and disable while moving: braking is checked too.
+    # Now move back toward the rest pose and disable while moving: braking is checked too.
+    rest = angles_to_local_rotations({})
+    for _ in range(int(2.0 * RATE)):  # past the jump window, then under way
+        t += 1 / RATE
+        ctl.on_pose(t, t, True, 1.0, rest)
+        out = ctl.step(t)
+        if np.abs(ctl.limiter.velocities).max() > 0.2:
+            break
+    assert np.abs(ctl.limiter.velocities).max() > 0.2, "not moving when disabled"
     ctl.disable()
+    braking = 0
     while (out := ctl.step(t := t + 1 / RATE)) is not None:
+        braking += 1
         assert checker.min_distance(robot.to_model(out.positions))[0] >= robot.margin - 1e-9
+    assert braking >= 3, "disable braked over several steps"
 
 
 def test_task_mode_retarget_error_holds_with_a_reason() -> None:

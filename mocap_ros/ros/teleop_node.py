@@ -24,6 +24,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -32,7 +33,7 @@ import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
@@ -164,10 +165,14 @@ class TeleopNode(Node):
         if operator is None:
             return  # the lock is being armed: nobody is followed before it answers
         refusal = operator or refusal
-        self.controller.on_pose(stamp, self.last_pose_rx_s, bool(msg.valid),
-                                float(msg.confidence), quats,
-                                joint_confidence=conf if conf.size else None, refusal=refusal)
-        self._grippers_on_pose(msg, stamp)
+        decision = self.controller.on_pose(stamp, self.last_pose_rx_s, bool(msg.valid),
+                                           float(msg.confidence), quats,
+                                           joint_confidence=conf if conf.size else None,
+                                           refusal=refusal)
+        if decision.accept:
+            # the hands of a body the arm refuses (unconfirmed, another person, a jump...)
+            # never reach the grippers: they hold, and keep the operator's open/closed state
+            self._grippers_on_pose(msg, stamp)
 
     def _on_joint_states(self, msg: JointState) -> None:
         t = time.monotonic()
@@ -291,6 +296,7 @@ class TeleopNode(Node):
         # nobody to lock on to: following an unlocked body would defeat the lock
         self.get_logger().error(f"operator lock failed ({res.message}): teleop disabled")
         self.controller.disable()
+        self._grippers_disable()
 
     def _operator_release(self) -> None:
         self._operator_track, self._operator_arming = None, 0
@@ -569,6 +575,23 @@ class TeleopNode(Node):
         self._publish(self.diag_pub, arr)
 
 
+def brake_to_rest(node: TeleopNode, executor: Executor,
+                  give_up: Callable[[], bool] = lambda: False) -> None:
+    """Disable and keep stepping until the arm and the fingers are at rest (within their
+    acceleration limits), before a shutdown; ``give_up`` (a second Ctrl-C) leaves at once."""
+    node.controller.disable()
+    node._grippers_disable()
+    if node.controller.stopping:
+        node.get_logger().info("shutting down: braking to rest first")
+    # a bounded wait: braking time with room for control steps that run late on a loaded
+    # computer (a robot stopped from speed is the worse outcome; 1 s of margin was not
+    # enough on 2 busy cores)
+    deadline = time.monotonic() + 3.0 * node.braking_time() + 3.0
+    while (node.context.ok() and (node.controller.stopping or node.fingers_stopping())
+           and not give_up() and time.monotonic() < deadline):
+        executor.spin_once(timeout_sec=0.02)
+
+
 def main(args: list[str] | None = None) -> int:
     """Exit code 1 with the reason on stderr when the node cannot start; 0 after SIGINT /
     SIGTERM (having braked to rest first) or an external shutdown."""
@@ -594,18 +617,7 @@ def main(args: list[str] | None = None) -> int:
         while rclpy.ok() and not signals:
             executor.spin_once(timeout_sec=0.05)
         if signals and rclpy.ok():
-            node.controller.disable()
-            node._grippers_disable()
-            if node.controller.stopping:
-                node.get_logger().info("shutting down: braking to rest first")
-            # a bounded wait, or a second signal: braking time with room for control steps
-            # that run late on a loaded computer (a robot stopped from speed is the worse
-            # outcome; 1 s of margin was not enough on 2 busy cores)
-            deadline = time.monotonic() + 3.0 * node.braking_time() + 3.0
-            while (rclpy.ok() and (node.controller.stopping or node.fingers_stopping())
-                   and len(signals) < 2
-                   and time.monotonic() < deadline):
-                executor.spin_once(timeout_sec=0.02)
+            brake_to_rest(node, executor, lambda: len(signals) >= 2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -218,6 +218,7 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
         pass
     finally:
         report.seconds = time.monotonic() - t0
+        _brake_teleop(nodes, executor, ctx)
         with quiet_shutdown("mocap-ros up", restore=not exiting):
             if child is not None:
                 _stop_child(child)
@@ -316,3 +317,14 @@ def _sim_params(teleop: str | None, robot_yaml: Path | None) -> dict[str, str]:
     if not robot:
         raise ValueError(f"--sim: {robot_yaml} names no robot model (model: source:)")
     return {"robot": robot, "limits_config": str(robot_yaml)}
+
+
+def _brake_teleop(nodes: list, executor: SingleThreadedExecutor | None, ctx: Context) -> None:
+    """A teleop_node that was enabled brakes to rest before anything stops (as teleop_node
+    does on Ctrl-C); a second Ctrl-C leaves at once."""
+    from mocap_ros.ros.teleop_node import TeleopNode, brake_to_rest
+
+    for node in nodes:
+        if isinstance(node, TeleopNode) and executor is not None and ctx.ok():
+            with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
+                brake_to_rest(node, executor)

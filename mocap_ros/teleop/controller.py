@@ -373,7 +373,10 @@ class TeleopController:
             stamp = float(stamp_s)
         except (TypeError, ValueError):
             stamp = float("nan")
-        if np.isfinite(stamp) and (self._newest_stamp is None or stamp > self._newest_stamp):
+        if (np.isfinite(stamp) and decision.reason != "clock_skew"
+                and (self._newest_stamp is None or stamp > self._newest_stamp)):
+            # a future-stamped pose is refused and is not the newest: it must not hide a
+            # dead estimator from the staleness report
             self._newest_stamp = stamp
         self._pose_decision = decision
         if decision.accept:

@@ -107,6 +107,7 @@ GRIPPER_HOLD_REASONS: tuple[str, ...] = (
     "invalid",
     "low_confidence",
     "clock_jump",
+    "clock_skew",
 )
 
 
@@ -401,11 +402,13 @@ def grippers_from_yaml(path: str | Path, *, mirror: bool = False,
 class _HandGate:
     """The gripper's view of the hand stream: the newest sample, accepted or refused."""
 
-    def __init__(self, min_confidence: float, pose_timeout: float) -> None:
+    def __init__(self, min_confidence: float, pose_timeout: float,
+                 clock_skew_tolerance: float = 0.05) -> None:
         if not (np.isfinite(pose_timeout) and pose_timeout > 0):
             raise ValueError(f"pose_timeout must be finite and > 0, got {pose_timeout}")
         self.min_confidence = float(min_confidence)
         self.pose_timeout = float(pose_timeout)
+        self.clock_skew_tolerance = float(clock_skew_tolerance)
         self.enabled = False
         self.forget()
 
@@ -430,6 +433,11 @@ class _HandGate:
             stamp = float("nan")
         if not np.isfinite(stamp) or not np.isfinite(now_s):
             self.refusal, self.detail = "invalid", "non-finite stamp"
+            return self.refusal
+        if stamp - now_s > self.clock_skew_tolerance:
+            # stamped in the future: refused, and never the newest stamp, or every later,
+            # correctly stamped sample would read as out of order until time caught up
+            self.refusal, self.detail = "clock_skew", ""
             return self.refusal
         if self.newest_stamp is not None and stamp <= self.newest_stamp:
             return "stale"  # duplicate / out of order: ignored, changes nothing
