@@ -88,6 +88,8 @@ def sweep(name: str, mode: str) -> dict[str, object]:
     cosines: list[float] = []
     reached = 0
     step_no = 0
+    too_fast = 0  # consecutive commands further apart than the velocity limit allows
+    last_q = home
     for pose in POSES:
         quats = arm_pose(*pose)
         prev = None
@@ -102,6 +104,9 @@ def sweep(name: str, mode: str) -> dict[str, object]:
             q = out.positions
             if np.any(q < jm.lower - 1e-9) or np.any(q > jm.upper + 1e-9):
                 outside += 1
+            if np.any(np.abs(q - last_q) > jm.velocity_limits * dt + 1e-9):
+                too_fast += 1
+            last_q = q
             d = checker.min_distance(robot.to_model(q), robot.margin + 1e-3)[0]
             if d < robot.margin - 1e-9:
                 in_collision.append((pose, d))
@@ -123,6 +128,7 @@ def sweep(name: str, mode: str) -> dict[str, object]:
                 reached += 1
                 cosines.append(float(got @ want / (np.linalg.norm(got) * np.linalg.norm(want))))
     return {"commands": commands, "collisions": in_collision, "outside": outside,
+            "too_fast": too_fast,
             "cosines": cosines, "reached": reached, "cuts": ctl.collision_cuts}
 
 
@@ -136,7 +142,7 @@ def test_the_sweep_has_288_distinct_neighbouring_poses() -> None:
 def test_joint_mode_sweep_never_commands_a_collision(name: str) -> None:
     r = sweep(name, "joint")
     print(name, "joint", {k: (len(v) if isinstance(v, list) else v) for k, v in r.items()})
-    assert r["outside"] == 0
+    assert r["outside"] == 0 and r["too_fast"] == 0
     assert r["collisions"] == [], r["collisions"][:5]
     # The per-joint maps do drive both robots into themselves / the floor on this grid
     # (issue 11: 46 FR3 poses into the floor, 37 G1 self collisions): the guard had work.
@@ -147,6 +153,7 @@ def test_joint_mode_sweep_never_commands_a_collision(name: str) -> None:
 @pytest.mark.parametrize("name", ["fr3", "g1"])
 def test_task_mode_sweep_collision_free_and_direction_faithful(name: str) -> None:
     r = sweep(name, "task")
+    assert r["too_fast"] == 0
     cos = np.asarray(r["cosines"])
     print(name, "task", {k: (len(v) if isinstance(v, list) else v) for k, v in r.items()},
           "cos min", cos.min() if cos.size else None)
