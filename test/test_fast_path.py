@@ -152,8 +152,15 @@ def test_no_cuda_means_eager_with_the_reason(pipe):
 def test_capture_error_falls_back_to_eager_logged_once(pipe, frames, caplog):
     capture = RaisingCapture()
     fast = FastPath(pipe, capture=capture)
-    with caplog.at_level(logging.INFO, logger="mocap_ros"):
-        got = fast_results(pipe, fast, frames)
+    # caplog listens at the root: a module logger created after some library swapped the
+    # logger class (launch's LaunchLogger does not propagate) must propagate for this test
+    logger = logging.getLogger("mocap_ros.estimation.hmr.fast_path")
+    propagate, logger.propagate = logger.propagate, True
+    try:
+        with caplog.at_level(logging.INFO, logger=logger.name):
+            got = fast_results(pipe, fast, frames)
+    finally:
+        logger.propagate = propagate
     assert fast.kind == "eager"
     assert fast.reason == ("fake_graph capture failed: RuntimeError: operation not permitted "
                            "when stream is capturing")
