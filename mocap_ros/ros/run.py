@@ -6,10 +6,15 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import TypeVar
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+N = TypeVar("N", bound=Node)
 
 
 @contextlib.contextmanager
@@ -66,4 +71,43 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
         with quiet_shutdown(name, restore=False):
             node.destroy_node()
             rclpy.try_shutdown()
+    return 0
+
+
+def run_node_until_signal(factory: Callable[[], N], name: str, args: list[str] | None = None,
+                          on_stop: Callable[[N, Executor, Callable[[], bool]], None] | None
+                          = None) -> int:
+    """Like ``run_node``, but with our own SIGINT/SIGTERM handling: a signal only ends the spin
+    loop, so ``on_stop(node, executor, give_up)`` can still step the node (e.g. brake a robot to
+    rest) before the context goes down; ``give_up()`` turns true at a second signal. rclpy's
+    handlers would shut the context down at once, mid-motion and sometimes mid-publish
+    (RCLError). Exit code 1 with the reason on stderr when the node cannot start; 0 after a
+    signal or an external shutdown."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        node = factory()
+    except Exception as exc:
+        print(f"{name}: cannot start: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    signals: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        signals.append(signum)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        while rclpy.ok() and not signals:
+            executor.spin_once(timeout_sec=0.05)
+        if on_stop is not None and signals and rclpy.ok():
+            on_stop(node, executor, lambda: len(signals) >= 2)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.remove_node(node)
+        node.destroy_node()
+        rclpy.try_shutdown()
     return 0

@@ -21,19 +21,14 @@ Ctrl-C / SIGTERM: exits 0 without a traceback.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
@@ -42,6 +37,7 @@ from mocap_ros.core.config import SimSettings
 from mocap_ros.robots.model import SHIPPED, load_robot
 from mocap_ros.robots.sim import CommandBuffer, LimitMonitor, SimRobot
 from mocap_ros.ros.params import declare_dataclass
+from mocap_ros.ros.run import run_node_until_signal
 from mocap_ros.teleop.retarget import RobotJointMap
 
 # A command arriving after this long a pause (s) starts from rest as far as the limit check
@@ -319,32 +315,7 @@ class SimRobotNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Exit 1 with the reason on stderr when the node cannot start; 0 on SIGINT/SIGTERM."""
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    try:
-        node = SimRobotNode()
-    except Exception as exc:
-        print(f"sim_robot: cannot start: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    signals: list[int] = []
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        signals.append(signum)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        while rclpy.ok() and not signals:
-            executor.spin_once(timeout_sec=0.05)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.remove_node(node)
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node_until_signal(SimRobotNode, "sim_robot", args)
 
 
 if __name__ == "__main__":

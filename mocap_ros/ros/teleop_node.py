@@ -21,22 +21,18 @@ in a traceback: nothing is published once the context is shut down.
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
@@ -46,6 +42,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from mocap_ros.core.config import TeleopSettings
 from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.params import declare_dataclass
+from mocap_ros.ros.run import run_node_until_signal
 from mocap_ros.teleop.controller import TeleopController
 from mocap_ros.teleop.filters import KalmanParams, OneEuroParams
 from mocap_ros.teleop.gripper import (
@@ -595,36 +592,9 @@ def brake_to_rest(node: TeleopNode, executor: Executor,
 def main(args: list[str] | None = None) -> int:
     """Exit code 1 with the reason on stderr when the node cannot start; 0 after SIGINT /
     SIGTERM (having braked to rest first) or an external shutdown."""
-    # Our own signal handling: rclpy's would shut the context down at once, mid-motion
-    # (the robot stops from speed) and sometimes mid-publish (RCLError).
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    try:
-        node = TeleopNode()
-    except Exception as exc:
-        print(f"teleop_node: cannot start: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    signals: list[int] = []
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        signals.append(signum)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        while rclpy.ok() and not signals:
-            executor.spin_once(timeout_sec=0.05)
-        if signals and rclpy.ok():
-            brake_to_rest(node, executor, lambda: len(signals) >= 2)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.remove_node(node)
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    # Our own signal handling (run_node_until_signal): rclpy's would shut the context down at
+    # once, mid-motion (the robot stops from speed) and sometimes mid-publish (RCLError).
+    return run_node_until_signal(TeleopNode, "teleop_node", args, on_stop=brake_to_rest)
 
 
 if __name__ == "__main__":
