@@ -86,6 +86,8 @@ from numpy.typing import ArrayLike
 
 from mocap_ros.geometry.rotations import FloatArray
 from mocap_ros.teleop.filters import RateLimiter
+from mocap_ros.teleop.retarget import CONSTANT, JointSpec
+from mocap_ros.teleop.yaml_fields import check_fields, joint_name, number, positive
 
 HAND_INPUTS: tuple[str, ...] = (
     "thumb_curl",
@@ -95,7 +97,6 @@ HAND_INPUTS: tuple[str, ...] = (
     "pinky_curl",
     "aperture",
 )
-CONSTANT = "constant"
 SIDES = ("left", "right")
 TYPES = ("joints", "gripper_command")
 MODES = ("binary", "proportional")
@@ -152,17 +153,8 @@ def check_sample(sample: HandSample, min_confidence: float) -> str | None:
 
 
 # ------------------------------------------------------------------------------------ specs
-@dataclass(frozen=True)
-class FingerJointSpec:
-    name: str
-    follows: str
-    scale: float
-    offset: float
-    lower: float
-    upper: float
-    velocity_limit: float
-    acceleration_limit: float
-    safe_pose: float | None = None
+# A finger joint is written (and held) like an arm joint of the joint map.
+FingerJointSpec = JointSpec
 
 
 @dataclass(frozen=True)
@@ -209,29 +201,16 @@ GripperSpec = JointsGripperSpec | GripperCommandSpec
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise GripperConfigError(f"{where}: must be a number, got {value!r}")
-    v = float(value)
-    if not np.isfinite(v):
-        raise GripperConfigError(f"{where}: must be finite, got {value!r}")
-    return v
+    return number(value, where, GripperConfigError)
 
 
 def _positive(value: Any, where: str) -> float:
-    v = _number(value, where)
-    if v <= 0:
-        raise GripperConfigError(f"{where}: must be > 0, got {v}")
-    return v
+    return positive(value, where, GripperConfigError)
 
 
 def _fields(raw: Mapping[str, Any], required: Sequence[str], optional: Sequence[str],
             where: str) -> None:
-    for f in required:
-        if f not in raw:
-            raise GripperConfigError(f"{where}: missing field '{f}'")
-    unknown = sorted(set(raw) - set(required) - set(optional))
-    if unknown:
-        raise GripperConfigError(f"{where}: unknown field(s) {unknown}")
+    check_fields(raw, required, optional, where, GripperConfigError)
 
 
 def _min_conf(raw: Mapping[str, Any], where: str) -> float | None:
@@ -244,11 +223,7 @@ def _min_conf(raw: Mapping[str, Any], where: str) -> float | None:
 
 
 def _finger_joint(raw: Any, i: int, where: str) -> FingerJointSpec:
-    if not isinstance(raw, Mapping):
-        raise GripperConfigError(f"{where}: joint #{i}: must be a mapping")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise GripperConfigError(f"{where}: joint #{i}: field 'name': missing or empty")
+    name = joint_name(raw, i, where, GripperConfigError)
     w = f"{where}: joint '{name}'"
     req = ["name", "follows", "offset", "lower", "upper", "velocity_limit",
            "acceleration_limit"]

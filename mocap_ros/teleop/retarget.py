@@ -47,6 +47,7 @@ import yaml
 
 from mocap_ros.geometry.rotations import FloatArray
 from mocap_ros.teleop.angles import ANGLE_NAMES, mirrored_name
+from mocap_ros.teleop.yaml_fields import check_fields, joint_name, number
 
 CONSTANT = "constant"
 _JOINT_REQUIRED = (
@@ -86,12 +87,7 @@ class JointSpec:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise JointMapError(f"{where}: must be a number, got {value!r}")
-    v = float(value)
-    if not np.isfinite(v):
-        raise JointMapError(f"{where}: must be finite, got {value!r}")
-    return v
+    return number(value, where, JointMapError)
 
 
 class RobotJointMap:
@@ -250,14 +246,8 @@ class RobotJointMap:
     def from_dict(cls, data: Any, source: str = "joint map") -> RobotJointMap:
         if not isinstance(data, Mapping):
             raise JointMapError(f"{source}: top level must be a mapping")
-        for key in _TOP_REQUIRED:
-            if key not in data:
-                raise JointMapError(f"{source}: missing field '{key}'")
-        unknown = sorted(
-            set(data) - set(_TOP_REQUIRED) - set(_TOP_OPTIONAL) - set(_ROBOT_SECTIONS)
-        )
-        if unknown:
-            raise JointMapError(f"{source}: unknown field(s) {unknown}")
+        check_fields(data, _TOP_REQUIRED, _TOP_OPTIONAL + _ROBOT_SECTIONS, source,
+                     JointMapError)
         raw_joints = data["joints"]
         if not isinstance(raw_joints, list) or not raw_joints:
             raise JointMapError(f"{source}: field 'joints': must be a non-empty list")
@@ -274,21 +264,12 @@ class RobotJointMap:
 
     @staticmethod
     def _joint_from_dict(raw: Any, index: int, source: str) -> JointSpec:
-        if not isinstance(raw, Mapping):
-            raise JointMapError(f"{source}: joint #{index}: must be a mapping")
-        name = raw.get("name")
-        if not isinstance(name, str) or not name:
-            raise JointMapError(f"{source}: joint #{index}: field 'name': missing or empty")
+        name = joint_name(raw, index, source, JointMapError)
         where = f"{source}: joint '{name}'"
         required = list(_JOINT_REQUIRED)
         if raw.get("follows") != CONSTANT:
             required.append("scale")
-        for field in required:
-            if field not in raw:
-                raise JointMapError(f"{where}: missing field '{field}'")
-        unknown = sorted(set(raw) - set(_JOINT_REQUIRED) - set(_JOINT_OPTIONAL))
-        if unknown:
-            raise JointMapError(f"{where}: unknown field(s) {unknown}")
+        check_fields(raw, required, _JOINT_OPTIONAL, where, JointMapError)
         follows = raw["follows"]
         if not isinstance(follows, str):
             raise JointMapError(f"{where}: field 'follows': must be a string")
