@@ -18,7 +18,6 @@ vs 3 drift and, on CUDA, issue #6's targets.
 from __future__ import annotations
 
 import json
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from mocap_ros.geometry.camera import Intrinsics
 from mocap_ros.geometry.crop import crop_box_from_bbox
 from mocap_ros.geometry.torch_rotations import rotmat_to_quat
 from mocap_ros.tools.frames import bench_frames
+from mocap_ros.tools.machine import cpu_model
 
 BATCH_SIZES = (1, 4, 8)
 # Issue #6's numbers for a GPU: model-only median, frame->result median, p99/median, speed-up.
@@ -231,7 +231,7 @@ def _onnx_pipeline(config: MocapConfig, models: object) -> tuple[MocapPipeline |
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    return f"CPU: {cpu_model()}, {torch.get_num_threads()} threads"
 
 
 def run_benchmark(config: MocapConfig, frames: int = 20, warmup: int = 3,

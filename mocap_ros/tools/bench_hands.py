@@ -20,7 +20,6 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,17 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from mocap_ros.tools.machine import cpu_model
+
 _DEFAULT_FRAMES = ("real_images", "video", "posetrack18_000001_mpiinew_test")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def _default_frames_dir() -> Path | None:

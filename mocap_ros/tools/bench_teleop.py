@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from mocap_ros.teleop.filters import (
     make_filter,
 )
 from mocap_ros.teleop.retarget import RobotJointMap
+from mocap_ros.tools.machine import cpu_model
 
 POSE_HZ = 30.0
 NOISE_RAD = 0.03
@@ -78,16 +78,6 @@ MOTIONS = (
     Motion("ramp", 5.5, (1.0, 4.8), _ramp),
     Motion("wave", 7.0, (2.0, 7.0), _wave),
 )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _map_path(robot: str) -> Path:
