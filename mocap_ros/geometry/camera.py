@@ -53,6 +53,15 @@ class Intrinsics:
             math.radians(hfov_deg) / 2.0)
         return cls(f, f, width / 2.0, height / 2.0)
 
+    @classmethod
+    def given_or_fallback(cls, K: Intrinsics | np.ndarray | list[float] | None, width: int,
+                          height: int, focal_length: float = 0.0,
+                          hfov_deg: float = 60.0) -> Intrinsics:
+        """``K`` (an Intrinsics or a 3x3 matrix) when given, else ``fallback``."""
+        if K is None:
+            return cls.fallback(width, height, focal_length, hfov_deg)
+        return K if isinstance(K, Intrinsics) else cls.from_k(K)
+
     def matrix(self) -> np.ndarray:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], np.float64)
 

@@ -207,9 +207,8 @@ class HandEstimator:
     def _intrinsics(self, K: Any, width: int, height: int) -> Intrinsics:
         from mocap_ros.geometry.camera import Intrinsics
 
-        if K is None:
-            return Intrinsics.fallback(width, height, self.focal_length, self.fallback_hfov_deg)
-        return K if isinstance(K, Intrinsics) else Intrinsics.from_k(K)
+        return Intrinsics.given_or_fallback(K, width, height, self.focal_length,
+                                            self.fallback_hfov_deg)
 
     def _model_side(self, raw: RawHand) -> str | None:
         """The person's side the model guesses (its labels assume a mirrored image)."""

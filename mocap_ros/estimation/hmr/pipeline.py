@@ -216,9 +216,8 @@ class MocapPipeline:
         problem = self._box_problem(box, width, height)
         if problem:
             return BodyPoseResult.invalid(problem, box_xywh, **meta)
-        intr = (K if isinstance(K, Intrinsics) else Intrinsics.from_k(K)) if K is not None else \
-            Intrinsics.fallback(width, height, self.config.focal_length,
-                                self.config.fallback_hfov_deg)
+        intr = Intrinsics.given_or_fallback(K, width, height, self.config.focal_length,
+                                            self.config.fallback_hfov_deg)
         return _Job(box, box_xywh, intr, width, height, meta)
 
     def _crop(self, rgb: np.ndarray, box: CropBox) -> torch.Tensor:

@@ -109,9 +109,8 @@ class LandmarksBackend:
     def _intrinsics(self, K: Any, width: int, height: int) -> Intrinsics:
         from mocap_ros.geometry.camera import Intrinsics
 
-        if K is None:
-            return Intrinsics.fallback(width, height, self.focal_length, self.fallback_hfov_deg)
-        return K if isinstance(K, Intrinsics) else Intrinsics.from_k(K)
+        return Intrinsics.given_or_fallback(K, width, height, self.focal_length,
+                                            self.fallback_hfov_deg)
 
     def process(self, rgb: np.ndarray, bbox: Any = None, K: Any = None) -> BodyPoseResult:
         """One HxWx3 uint8 RGB frame -> BodyPoseResult (backend "landmarks").
