@@ -358,7 +358,20 @@ def open_v4l2(device: int | str) -> Capture:
     return cv2.VideoCapture(device, cv2.CAP_V4L2)
 
 
-class CameraSource(FrameSource):
+class _CaptureSource(FrameSource):
+    """A source read through an OpenCV capture, ``self._cap`` while open."""
+
+    _cap: Capture | None = None
+
+    def _release(self) -> None:
+        if self._cap is not None:
+            try:
+                self._cap.release()
+            finally:
+                self._cap = None
+
+
+class CameraSource(_CaptureSource):
     """A V4L2 camera by index or ``/dev/videoN``.
 
     Requests ``pixel_format`` (MJPG / YUYV / any = the camera's current one), size and fps,
@@ -442,13 +455,6 @@ class CameraSource(FrameSource):
             stamp = time.time() - age
         return img, jpeg, None, "", stamp
 
-    def _release(self) -> None:
-        if self._cap is not None:
-            try:
-                self._cap.release()
-            finally:
-                self._cap = None
-
     def _rewind(self) -> None:  # a camera never ends
         pass
 
@@ -467,7 +473,7 @@ def _open_ffmpeg(path: str) -> Capture:
     return cv2.VideoCapture(path, cv2.CAP_FFMPEG)
 
 
-class VideoFileSource(FrameSource):
+class VideoFileSource(_CaptureSource):
     """A video file through OpenCV's FFmpeg backend; stamps from the container timestamps."""
 
     kind = "video"
@@ -535,13 +541,6 @@ class VideoFileSource(FrameSource):
                 raise _FrameDroppedError(f"MJPG packet of {len(jpeg)} bytes is not a JPEG")
             img = _decode_jpeg(jpeg)
         return img, jpeg, media_time, "", None
-
-    def _release(self) -> None:
-        if self._cap is not None:
-            try:
-                self._cap.release()
-            finally:
-                self._cap = None
 
     def _rewind(self) -> None:
         self._release()
