@@ -112,17 +112,19 @@ from mocap_ros.teleop.angles import (
 from mocap_ros.teleop.filters import KalmanParams, OneEuroParams, RateLimiter, make_filter
 from mocap_ros.teleop.retarget import RobotJointMap
 from mocap_ros.teleop.robot_setup import TeleopRobot
-from mocap_ros.teleop.safety import Decision, SafetyGate, SafetyParams
+from mocap_ros.teleop.safety import (
+    MEASURED_LIMIT_TOLERANCE,  # noqa: F401 (documented here, defined with the check)
+    Decision,
+    SafetyGate,
+    SafetyParams,
+    measured_start,
+)
 from mocap_ros.teleop.task_retarget import RetargetError, arm_features
 
 HOLD_MODES: tuple[str, ...] = ("hold", "safe_pose")
 # Pose quaternions must be unit within this tolerance; anything else means a broken
 # producer (zero quaternions, garbage), and the pose is invalid.
 UNIT_TOLERANCE = 0.1
-# Measured positions may lie this far (rad) beyond the documented limits (encoder noise, a
-# hard stop past the soft limit) and still be ramped in from; further out, joint_states is
-# broken (wrong units, wrong joint) and enable is refused.
-MEASURED_LIMIT_TOLERANCE = 0.1
 
 
 def _ancestors(j: int) -> list[int]:
@@ -256,23 +258,8 @@ class TeleopController:
             self._stopping = False
         else:
             if current_positions is not None:
-                start = np.asarray(current_positions, dtype=np.float64).reshape(-1)
-                if start.shape != (len(self.map),) or not np.all(np.isfinite(start)):
-                    raise ValueError(
-                        f"current_positions must be {len(self.map)} finite values "
-                        f"({', '.join(self.map.names)})"
-                    )
-                tol = MEASURED_LIMIT_TOLERANCE
-                bad = (start < self.map.documented_lower - tol) | (
-                    start > self.map.documented_upper + tol
-                )
-                if np.any(bad):
-                    i = int(np.argmax(bad))
-                    raise ValueError(
-                        f"measured position of {self.map.names[i]} is {start[i]:.4g}, outside "
-                        f"its documented limits [{self.map.documented_lower[i]}, "
-                        f"{self.map.documented_upper[i]}]: check joint_states"
-                    )
+                start = measured_start(current_positions, self.map.names,
+                                       self.map.documented_lower, self.map.documented_upper)
                 # Inside the margin but outside the enforced limits: start exactly there and
                 # ramp in at the limits (a clamp would be a step of up to the margin).
                 self.limiter.reset(start, clamp=False)

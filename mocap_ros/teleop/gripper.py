@@ -87,6 +87,7 @@ from numpy.typing import ArrayLike
 from mocap_ros.geometry.rotations import FloatArray
 from mocap_ros.teleop.filters import RateLimiter
 from mocap_ros.teleop.retarget import CONSTANT, JointSpec
+from mocap_ros.teleop.safety import measured_start
 from mocap_ros.teleop.yaml_fields import check_fields, joint_name, number, positive
 
 HAND_INPUTS: tuple[str, ...] = (
@@ -522,17 +523,7 @@ class JointsGripper:
         if self._stopping:
             self._stopping = False  # continue from the commanded motion
         elif current_positions is not None:
-            start = np.asarray(current_positions, np.float64).reshape(-1)
-            if start.shape != (len(self),) or not np.all(np.isfinite(start)):
-                raise ValueError(f"current_positions must be {len(self)} finite values "
-                                 f"({', '.join(self.names)})")
-            tol = 0.1  # as the arm's MEASURED_LIMIT_TOLERANCE
-            bad = (start < self.lower - tol) | (start > self.upper + tol)
-            if np.any(bad):
-                i = int(np.argmax(bad))
-                raise ValueError(f"measured position of {self.names[i]} is {start[i]:.4g}, "
-                                 f"outside [{self.lower[i]}, {self.upper[i]}]: check "
-                                 "joint_states")
+            start = measured_start(current_positions, self.names, self.lower, self.upper)
             self.limiter.reset(start, clamp=False)
         elif not self._commanding:
             self.limiter.reset(self.safe_pose.copy())

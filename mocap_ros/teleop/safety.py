@@ -246,3 +246,27 @@ class SafetyGate:
         if float(now_s) - self._last_stamp > self.params.pose_timeout:
             return _hold("stale")
         return ACCEPT
+
+
+# Measured positions may lie this far (rad) beyond the documented limits (encoder noise, a
+# hard stop past the soft limit) and still be ramped in from; further out, joint_states is
+# broken (wrong units, wrong joint) and enable is refused.
+MEASURED_LIMIT_TOLERANCE = 0.1
+
+
+def measured_start(positions: ArrayLike, names: tuple[str, ...], lower: FloatArray,
+                   upper: FloatArray) -> FloatArray:
+    """Measured joint positions to start from, as a flat float array; ValueError when they
+    are not one finite value per joint in ``names`` or lie more than
+    ``MEASURED_LIMIT_TOLERANCE`` outside the documented ``lower``/``upper`` limits."""
+    start = np.asarray(positions, dtype=np.float64).reshape(-1)
+    if start.shape != (len(names),) or not np.all(np.isfinite(start)):
+        raise ValueError(f"current_positions must be {len(names)} finite values "
+                         f"({', '.join(names)})")
+    tol = MEASURED_LIMIT_TOLERANCE
+    bad = (start < lower - tol) | (start > upper + tol)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise ValueError(f"measured position of {names[i]} is {start[i]:.4g}, outside its "
+                         f"documented limits [{lower[i]}, {upper[i]}]: check joint_states")
+    return start
