@@ -51,27 +51,10 @@ def quiet_shutdown(name: str, restore: bool = True) -> Iterator[None]:
 
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
     """Exit code 1 with the reason on stderr when the node cannot start (bad parameter,
-    missing model files); 0 after Ctrl-C or an external shutdown (also when Ctrl-C comes again
-    during the shutdown)."""
-    rclpy.init(args=args)
-    try:
-        node = factory()
-    except KeyboardInterrupt:
-        rclpy.try_shutdown()
-        return 0
-    except Exception as exc:
-        print(f"{name}: cannot start: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        with quiet_shutdown(name, restore=False):
-            node.destroy_node()
-            rclpy.try_shutdown()
-    return 0
+    missing model files); 0 after Ctrl-C / SIGTERM or an external shutdown, also when the
+    signal comes again during the shutdown (a terminal's Ctrl-C reaches the whole process
+    group and ``ros2 launch`` sends its own SIGINT on top)."""
+    return run_node_until_signal(factory, name, args)
 
 
 def run_node_until_signal(factory: Callable[[], N], name: str, args: list[str] | None = None,
@@ -107,7 +90,12 @@ def run_node_until_signal(factory: Callable[[], N], name: str, args: list[str] |
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # our handlers only count signals, so a second one cannot interrupt the teardown
         executor.remove_node(node)
         node.destroy_node()
         rclpy.try_shutdown()
+        # the interpreter's finalization (DDS and MediaPipe teardown take a while) resets
+        # Python-level handlers: ignore from here on, or a late Ctrl-C still exits with -2
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN)
     return 0

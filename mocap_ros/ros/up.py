@@ -218,8 +218,8 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
         pass
     finally:
         report.seconds = time.monotonic() - t0
-        _brake_teleop(nodes, executor, ctx)
         with quiet_shutdown("mocap-ros up", restore=not exiting):
+            _brake_teleop(nodes, executor, ctx)
             if child is not None:
                 _stop_child(child)
             if executor is not None:
@@ -321,10 +321,12 @@ def _sim_params(teleop: str | None, robot_yaml: Path | None) -> dict[str, str]:
 
 def _brake_teleop(nodes: list, executor: SingleThreadedExecutor | None, ctx: Context) -> None:
     """A teleop_node that was enabled brakes to rest before anything stops (as teleop_node
-    does on Ctrl-C); a second Ctrl-C leaves at once."""
-    from mocap_ros.ros.teleop_node import TeleopNode, brake_to_rest
+    does on Ctrl-C; bounded by its braking time, whatever further signals say)."""
+    teleops = [n for n in nodes if type(n).__name__ == "TeleopNode"]
+    if not teleops or executor is None or not ctx.ok():
+        return  # (nothing to import: a second Ctrl-C must not land in a slow import)
+    from mocap_ros.ros.teleop_node import brake_to_rest
 
-    for node in nodes:
-        if isinstance(node, TeleopNode) and executor is not None and ctx.ok():
-            with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
-                brake_to_rest(node, executor)
+    for node in teleops:
+        with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
+            brake_to_rest(node, executor)
