@@ -37,7 +37,7 @@ def bench(robot_name: str, collision: bool, steps: int, dt: float) -> dict[str, 
         q = ik.solve(q, target, None, dt)
         times.append(time.perf_counter() - t0)
         scaled += int(ik.last.scaled_back)
-    ms = np.asarray(times[20:]) * 1e3  # skip warm-up
+    ms = np.asarray(times[min(20, steps // 4):]) * 1e3  # skip warm-up (a quarter, at most 20)
     return {
         "robot": robot_name,
         "collision": collision,
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dt", type=float, default=0.01)
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = ap.parse_args(argv)
+    if args.steps < 4:
+        ap.error("--steps must be at least 4 (a quarter, at most 20, is warm-up)")
     from importlib.metadata import version
 
     rows = [bench("fr3", c, args.steps, args.dt) for c in (False, True)]
