@@ -90,7 +90,7 @@ def _clean_env() -> dict[str, str]:
                                    "bash scripts/in_env.sh bash"])
 def test_every_documented_shell_has_the_nodes_on_path(shell):
     """The README's two ways to get a shell: each must find and run the nodes by name."""
-    check = ("for e in mocap_node teleop_node camera_node mocap-ros; do "
+    check = ("for e in mocap_node teleop_node camera_node sim_robot mocap-ros; do "
              "command -v $e >/dev/null || { echo \"$e not on PATH\" >&2; exit 3; }; done; "
              "mocap_node --ros-args -p n_iter:=7")
     cmd = f"{shell} -c '{check}'" if shell.startswith("bash ") else f"{shell} && {check}"
