@@ -78,10 +78,10 @@ def run_dds_demo(assets_dir: str, frames: int = 60, rate_hz: float = 15.0,
     ex = MultiThreadedExecutor(num_threads=3)
     for n in (node, player, listener):
         ex.add_node(n)
-    synthetic = getattr(getattr(node.pipeline, "models", None), "synthetic", False)
+    synthetic = getattr(getattr(node.estimator, "models", None), "synthetic", False)
     print(f"mocap_ros demo over DDS: {frames} frames 640x480 bgr8 at {rate_hz:.0f} Hz -> "
-          f"mocap_node ({resolve_backend(node.config)} on {node.pipeline.device}, "
-          f"{node.pipeline.precision}, n_iter={node.config.n_iter})"
+          f"mocap_node ({resolve_backend(node.config)} on {node.estimator.device}, "
+          f"{node.estimator.precision}, n_iter={node.config.n_iter})"
           + (" [SYNTHETIC weights: poses are not real]" if synthetic else ""))
     t0 = time.monotonic()
     try:
