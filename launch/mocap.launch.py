@@ -23,9 +23,15 @@ from launch_ros.parameter_descriptions import ParameterValue
 SHARE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMERAS = ("none", "mocap_ros", "usb_cam", "v4l2_camera")
 # Launch arguments that override mocap_node parameters, with their types.
+def _bool(text):
+    if text.lower() not in ("true", "false"):
+        raise ValueError(text)
+    return text.lower() == "true"
+
+
 OVERRIDES = {"assets_dir": str, "device": str, "n_iter": int, "precision": str,
-             "body_model": str, "bbox_mode": str}
-_CASTS = {int: "an integer", float: "a number", str: "a string"}
+             "body_model": str, "bbox_mode": str, "operator_lock": _bool}
+_CASTS = {int: "an integer", float: "a number", str: "a string", _bool: "true or false"}
 
 
 class LaunchArgumentError(ValueError):

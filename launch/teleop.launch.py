@@ -22,7 +22,7 @@ SHARE = os.path.dirname(HERE)
 # Forwarded unchanged to mocap.launch.py (the one beside this file).
 MOCAP_ARGS = ("camera", "source", "camera_config", "video_device", "image_width",
               "image_height", "image_topic", "camera_info_topic", "assets_dir", "device",
-              "n_iter", "precision", "body_model", "bbox_mode")
+              "n_iter", "precision", "body_model", "bbox_mode", "operator_lock")
 # teleop_node parameters settable here; empty = the node's own default (TeleopSettings), so no
 # default is written twice.
 TELEOP_ARGS = {"output_type": (str, "joint_state | joint_trajectory | float64_multi_array"),
@@ -53,6 +53,11 @@ def generate_launch_description():
           for name in ("assets_dir", "device", "n_iter", "precision", "body_model")),
         # A robot follows only bodies a person detector confirmed (teleop_node's
         # require_person_check): with HMR, full_frame would report a body in an empty room.
+        # One operator (README): mocap_node locks on to the person followed when teleop is
+        # enabled, and teleop_node asks for that lock on ~/enable.
+        DeclareLaunchArgument("operator_lock", default_value="false",
+                              description="true: the robot follows only the person who "
+                              "armed it (mocap_node operator_lock + teleop's lock service)"),
         DeclareLaunchArgument("bbox_mode", default_value="detector",
                               description="mocap_node person box: detector (default for "
                               "teleop) | track | full_frame | roi"),
@@ -72,6 +77,8 @@ def _teleop_node(context, *_, **__):
     if robot and os.sep not in robot and not os.path.exists(robot):
         robot = os.path.join(SHARE, "config", robot)  # teleop_fr3.yaml -> the shipped one
     params = {"robot_config": robot}
+    if value("operator_lock").lower() == "true":
+        params["operator_lock_service"] = "/mocap_node/lock"
     for name, (cast, _) in TELEOP_ARGS.items():
         text = value(name)
         if text == "":

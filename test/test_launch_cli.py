@@ -145,11 +145,16 @@ def test_teleop_launch_with_camera_node(tmp_path):
     video = write_person_video(tmp_path / "clip.mp4", n=15, fps=15.0, size=192)
     proc = _start(tmp_path, "teleop.launch.py", "camera:=mocap_ros", f"source:={video}",
                   f"camera_config:={_camera_yaml(tmp_path)}", "robot_config:=teleop_fr3.yaml",
-                  "rate_hz:=30")
+                  "rate_hz:=30", "operator_lock:=true")
     try:
         assert _wait_poses(2) >= 2, "no BodyPose from ros2 launch teleop.launch.py"
         assert "Double value is: 30.0" in _param(tmp_path, "/teleop_node", "rate_hz")
         assert "teleop_fr3.yaml" in _param(tmp_path, "/teleop_node", "robot_config")
+        # the teleop launch's defaults: a detector behind the person box, and (asked for here)
+        # the operator lock wired between the two nodes
+        assert "String value is: detector" in _param(tmp_path, "/mocap_node", "bbox_mode")
+        assert "Boolean value is: True" in _param(tmp_path, "/mocap_node", "operator_lock")
+        assert "/mocap_node/lock" in _param(tmp_path, "/teleop_node", "operator_lock_service")
     finally:
         out = _sigint(proc)
     _assert_clean(proc, out, ["camera_node", "mocap_node", "teleop_node"])
