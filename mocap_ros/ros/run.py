@@ -49,6 +49,19 @@ def quiet_shutdown(name: str, restore: bool = True) -> Iterator[None]:
                 signal.signal(s, handler if restore else signal.SIG_IGN)
 
 
+def publish_unless_shut_down(node: Node, publisher: object, msg: object) -> bool:
+    """Publish; False (nothing raised) when the node's context went away between the caller's
+    check and the publish, as it can during Ctrl-C (RCLError: publisher's context is invalid).
+    Any other failure is raised."""
+    try:
+        publisher.publish(msg)  # type: ignore[attr-defined]
+    except Exception:
+        if node.context.ok():
+            raise
+        return False
+    return True
+
+
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
     """Exit code 1 with the reason on stderr when the node cannot start (bad parameter,
     missing model files); 0 after Ctrl-C / SIGTERM or an external shutdown, also when the

@@ -37,7 +37,7 @@ from mocap_ros.core.config import SimSettings
 from mocap_ros.robots.model import SHIPPED, load_robot
 from mocap_ros.robots.sim import CommandBuffer, LimitMonitor, SimRobot
 from mocap_ros.ros.params import declare_dataclass
-from mocap_ros.ros.run import run_node_until_signal
+from mocap_ros.ros.run import publish_unless_shut_down, run_node_until_signal
 from mocap_ros.teleop.retarget import RobotJointMap
 
 # A command arriving after this long a pause (s) starts from rest as far as the limit check
@@ -302,11 +302,7 @@ class SimRobotNode(Node):
         self._publish(self.diag_pub, arr)
 
     def _publish(self, publisher: object, msg: object) -> None:
-        try:
-            publisher.publish(msg)  # type: ignore[attr-defined]
-        except Exception:
-            if self.context.ok():
-                raise
+        publish_unless_shut_down(self, publisher, msg)
 
     def destroy_node(self) -> None:
         self.sim.close()

@@ -42,7 +42,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from mocap_ros.core.config import TeleopSettings
 from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.params import declare_dataclass
-from mocap_ros.ros.run import run_node_until_signal
+from mocap_ros.ros.run import publish_unless_shut_down, run_node_until_signal
 from mocap_ros.teleop.controller import TeleopController
 from mocap_ros.teleop.filters import KalmanParams, OneEuroParams
 from mocap_ros.teleop.gripper import (
@@ -383,13 +383,7 @@ class TeleopNode(Node):
         return float(np.max(np.abs(lim.velocities) / lim.max_acceleration, initial=0.0))
 
     def _publish(self, publisher: object, msg: object) -> bool:
-        try:
-            publisher.publish(msg)  # type: ignore[attr-defined]
-        except Exception:
-            if self.context.ok():
-                raise
-            return False  # the context went away between the check and the publish
-        return True
+        return publish_unless_shut_down(self, publisher, msg)
 
     def _rate(self) -> float:
         t = self._step_times
