@@ -100,3 +100,19 @@ def wait_for(
                 executor.spin_once(timeout_sec=0.01)
         else:
             time.sleep(0.01)
+
+
+def collect(msg_type: type, topic: str, n: int, timeout: float) -> list:
+    """Messages on ``topic`` from a fresh listener node (its own context), until ``n`` have
+    arrived or ``timeout`` seconds pass: what a process under test published."""
+    import rclpy
+
+    with ros_context() as ctx:
+        node = rclpy.create_node("test_listener", context=ctx)
+        got: list = []
+        node.create_subscription(msg_type, topic, got.append, 10)
+        ex = make_executor(ctx, node)
+        wait_for(lambda: len(got) >= n, ex, timeout=timeout)
+        ex.shutdown()
+        node.destroy_node()
+    return got

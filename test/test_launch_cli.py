@@ -23,7 +23,7 @@ rclpy = pytest.importorskip("rclpy")  # skip outside `bash scripts/in_env.sh`
 
 from media_helpers import write_person_video  # noqa: E402
 
-from ros_helpers import DOMAIN_ID, make_executor, ros_context, wait_for  # noqa: E402
+from ros_helpers import DOMAIN_ID, collect  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(150)]
@@ -95,15 +95,7 @@ def _param(tmp_path: Path, node: str, name: str) -> str:
 def _wait_poses(n: int, timeout: float = 90.0) -> int:
     from mocap_ros.msg import BodyPose
 
-    with ros_context() as ctx:
-        node = rclpy.create_node("launch_listener", context=ctx)
-        got: list[BodyPose] = []
-        node.create_subscription(BodyPose, "/mocap/body_pose", got.append, 10)
-        ex = make_executor(ctx, node)
-        wait_for(lambda: len(got) >= n, ex, timeout=timeout)
-        ex.shutdown()
-        node.destroy_node()
-    return len(got)
+    return len(collect(BodyPose, "/mocap/body_pose", n, timeout))
 
 
 def _sigint(proc: subprocess.Popen, times: int = 1) -> str:

@@ -17,7 +17,7 @@ rclpy = pytest.importorskip("rclpy")  # skip outside `bash scripts/in_env.sh`
 
 from media_helpers import write_person_video  # noqa: E402
 
-from ros_helpers import DOMAIN_ID, make_executor, ros_context, wait_for  # noqa: E402
+from ros_helpers import DOMAIN_ID, collect  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,15 +44,7 @@ def _group_alive(pgid: int) -> bool:
 def _wait_poses(n: int, timeout: float = 60.0) -> int:
     from mocap_ros.msg import BodyPose
 
-    with ros_context() as ctx:
-        node = rclpy.create_node("up_listener", context=ctx)
-        got: list[BodyPose] = []
-        node.create_subscription(BodyPose, "/mocap/body_pose", got.append, 10)
-        ex = make_executor(ctx, node)
-        wait_for(lambda: len(got) >= n, ex, timeout=timeout)
-        ex.shutdown()
-        node.destroy_node()
-    return len(got)
+    return len(collect(BodyPose, "/mocap/body_pose", n, timeout))
 
 
 def _stop(proc: subprocess.Popen, times: int) -> str:
@@ -112,14 +104,7 @@ def test_up_with_teleop_and_the_simulated_robot(tmp_path):
     video = write_person_video(tmp_path / "clip.mp4", n=15, fps=15.0, size=192)
     proc = _start_up("--camera", str(video), "--loop", "--teleop", "g1", "--sim")
     try:
-        with ros_context() as ctx:
-            node = rclpy.create_node("up_sim_listener", context=ctx)
-            states: list[JointState] = []
-            node.create_subscription(JointState, "/joint_states", states.append, 10)
-            ex = make_executor(ctx, node)
-            wait_for(lambda: len(states) >= 20, ex, timeout=60.0)
-            ex.shutdown()
-            node.destroy_node()
+        states = collect(JointState, "/joint_states", 20, 60.0)
         assert len(states) >= 20, "no joint_states from the simulated robot"
         assert "left_elbow_joint" in states[-1].name
         assert _wait_poses(2) >= 2
