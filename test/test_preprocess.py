@@ -11,9 +11,9 @@ from mocap_ros.estimation.hmr.preprocess import (
     frankmocap_crop,
     normalize_numpy,
     resize_short_side,
-    validate_frame,
 )
 from mocap_ros.geometry.crop import CropBox, crop_box_from_bbox, full_frame_box
+from mocap_ros.io.images import validate_frame
 
 
 @pytest.fixture(scope="module")

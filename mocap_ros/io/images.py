@@ -456,3 +456,16 @@ def rgb_to_compressed(rgb: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> 
     if not ok:  # pragma: no cover - imencode fails only on unsupported builds
         raise ImageDecodeError("decode_failed", f"cv2.imencode({ext!r}) failed")
     return enc.tobytes()
+
+
+def validate_frame(rgb: object) -> np.ndarray:
+    """Reject what is not an HxWx3 uint8 image with a ValueError that names the problem."""
+    if not isinstance(rgb, np.ndarray):
+        raise ValueError(f"image must be a numpy array, got {type(rgb).__name__}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"image dtype must be uint8, got {rgb.dtype}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"image shape must be (H, W, 3), got {rgb.shape}")
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ValueError(f"image is empty: shape {rgb.shape}")
+    return rgb

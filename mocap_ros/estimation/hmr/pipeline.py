@@ -36,11 +36,11 @@ from mocap_ros.estimation.hmr.preprocess import (
     crop_batch,
     frame_to_tensor,
     resize_short_side,
-    validate_frame,
 )
 from mocap_ros.geometry.camera import Intrinsics, root_translation, weak_perspective_to_image
 from mocap_ros.geometry.crop import CropBox, crop_box_from_bbox, full_frame_box
 from mocap_ros.geometry.torch_rotations import rotmat_to_quat
+from mocap_ros.io.images import validate_frame
 
 log = logging.getLogger(__name__)
 

@@ -24,19 +24,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def validate_frame(rgb: object) -> np.ndarray:
-    """Reject what is not an HxWx3 uint8 image with a ValueError that names the problem."""
-    if not isinstance(rgb, np.ndarray):
-        raise ValueError(f"image must be a numpy array, got {type(rgb).__name__}")
-    if rgb.dtype != np.uint8:
-        raise ValueError(f"image dtype must be uint8, got {rgb.dtype}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"image shape must be (H, W, 3), got {rgb.shape}")
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ValueError(f"image is empty: shape {rgb.shape}")
-    return rgb
-
-
 def window_grid(windows: torch.Tensor, height: int, width: int, factor: float | torch.Tensor = 1.0,
                 out_res: int = IMG_RES) -> torch.Tensor:
     """``grid_sample`` grid (N, out, out, 2) reading FrankMocap's crop of each window

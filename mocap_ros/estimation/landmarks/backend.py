@@ -122,8 +122,8 @@ class LandmarksBackend:
         """
         from mocap_ros.core.result import BodyPoseResult
         from mocap_ros.estimation.detector import box_from_landmarks
-        from mocap_ros.estimation.hmr.preprocess import validate_frame
         from mocap_ros.geometry.camera import project
+        from mocap_ros.io.images import validate_frame
 
         t0 = time.perf_counter()
         validate_frame(rgb)
