@@ -89,9 +89,6 @@ class CropBox:
         """FrankMocap's boxScale_o2n: network pixels per image pixel."""
         return CROP_RES / self.window_height
 
-    def scaled(self, factor: float) -> CropBox:
-        return CropBox(self.cx * factor, self.cy * factor, self.side * factor)
-
 
 def crop_box_from_bbox(bbox: tuple[float, float, float, float] | np.ndarray,
                        scale: float = BOX_SCALE) -> CropBox:
