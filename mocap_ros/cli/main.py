@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 
 import numpy as np
 
 from mocap_ros.cli.config_args import add_config_args, config_from_args, with_default_assets
 from mocap_ros.core.config import MocapConfig
+from mocap_ros.core.native_logs import VERBOSE_ENV, quiet_native_logs, verbose_from_env
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -114,7 +116,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mocap-ros", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, and MediaPipe's/TFLite's own log lines (hidden "
+                        "by default)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="mocap_node over DDS on sample frames (--core: the "
@@ -156,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        os.environ[VERBOSE_ENV] = "1"  # nodes started from here (--camera-process) show it too
+    elif not verbose_from_env():
+        quiet_native_logs()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="[%(levelname)s] %(name)s: %(message)s")
     try:

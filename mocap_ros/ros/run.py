@@ -14,6 +14,8 @@ from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedE
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from mocap_ros.core.native_logs import quiet_native_logs, verbose_from_env
+
 N = TypeVar("N", bound=Node)
 
 
@@ -79,6 +81,8 @@ def run_node_until_signal(factory: Callable[[], N], name: str, args: list[str] |
     handlers would shut the context down at once, mid-motion and sometimes mid-publish
     (RCLError). Exit code 1 with the reason on stderr when the node cannot start; 0 after a
     signal or an external shutdown."""
+    if not verbose_from_env():
+        quiet_native_logs()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = factory()
