@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mocap_ros.cli import up as cli_up
 
     cli_up.register(sub)
+    from mocap_ros.cli import docs as cli_docs
+
+    cli_docs.register(sub)
     return parser
 
 
