@@ -16,9 +16,17 @@ def _error(command: str, exc: BaseException) -> None:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    from mocap_ros.cli.config_args import config_from_args
     from mocap_ros.offline.video import detect_input
 
     try:
+        # Offline, each frame is processed alone: no tracker, no background detector. These
+        # modes were accepted and silently ran as full_frame.
+        mode = config_from_args(args).bbox_mode
+        if mode in ("track", "detector"):
+            raise ValueError(f"bbox_mode {mode} is mocap_node's (up, ros2 launch); process "
+                             "takes full_frame (the default) or roi; the landmarks backend "
+                             "finds the person in the frame by itself")
         kind = detect_input(args.bag)
     except ValueError as exc:
         _error("process", exc)

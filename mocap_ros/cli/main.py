@@ -1,4 +1,6 @@
-"""The ``mocap-ros`` command: demo, bench, assets (and more as the package grows)."""
+"""The mocap-ros command: the demo, the loop in one command (up), videos, folders and
+bags offline (process, replay, sample-bag), benchmarks, FrankMocap's model files (assets)
+and the generated parameter pages (docs)."""
 
 from __future__ import annotations
 
@@ -125,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "pipeline alone on a sample photo)")
     add_config_args(p)
     p.add_argument("--core", action="store_true", help="run the core pipeline without ROS")
-    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--frames", type=int, default=60, help="how many sample frames to publish")
     p.add_argument("--rate", type=float, default=15.0, help="frames per second to publish")
     p.add_argument("--robot", choices=("fr3", "g1"), help="close the loop: mocap_node -> "
                    "teleop_node (enabled) -> sim_robot, all in this process")
@@ -141,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmark baseline vs fast settings vs the pipeline")
     add_config_args(p)
-    p.add_argument("--frames", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--frames", type=int, default=20, help="timed frames per variant")
+    p.add_argument("--warmup", type=int, default=3, help="untimed frames before timing")
     p.add_argument("--json", help="also write the results here")
     p.set_defaults(func=cmd_bench)
 

@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also start teleop_node with config/teleop_ROBOT.yaml (fr3, g1, "
                    "generic) or a robot map file; it starts disabled")
     p.add_argument("--sim", action="store_true",
-                   help="also start the simulated robot (mocap_ros.ros.sim_robot, when present)")
+                   help="also start sim_robot (MuJoCo): with --teleop, that robot's model and "
+                   "the limits of its teleop YAML")
     p.add_argument("--camera-config", metavar="YAML", help="camera_node parameters "
                    "(default: the package's config/camera.yaml)")
     p.add_argument("--config", metavar="YAML", help="mocap_node parameters (default: the "
