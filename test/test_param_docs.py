@@ -29,12 +29,14 @@ def test_committed_pages_match_the_code() -> None:
 def test_every_node_that_declares_parameters_is_documented() -> None:
     """Independent of the AST walk: a plain text search for declare_dataclass calls."""
     calls = {}
-    for path in (ROOT / "mocap_ros" / "ros").glob("*.py"):
+    ros = ROOT / "mocap_ros" / "ros"
+    for path in ros.rglob("*.py"):
         found = re.findall(r"declare_dataclass\(self, (\w+)\)", path.read_text())
         if found:
-            calls[path.stem] = found
+            calls[".".join(path.relative_to(ros).with_suffix("").parts)] = found
     nodes = param_docs.find_nodes()
-    got = {n.module.rsplit(".", 1)[1]: [c.__name__ for c in n.classes] for n in nodes}
+    got = {n.module.removeprefix("mocap_ros.ros."): [c.__name__ for c in n.classes]
+           for n in nodes}
     assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in calls.items()}
     assert {"camera_node", "mocap_node", "teleop_node", "sim_robot"} <= {n.node for n in nodes}
 

@@ -25,6 +25,7 @@ import importlib
 import inspect
 import sys
 import textwrap
+import types
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -50,9 +51,10 @@ class NodeParams:
 def find_nodes(ros_dir: Path = PACKAGE_DIR / "ros") -> list[NodeParams]:
     """Nodes that declare dataclasses as parameters, read from the source (no rclpy needed)."""
     found = []
-    for path in sorted(ros_dir.glob("*.py")):
+    for path in sorted(ros_dir.rglob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
-        module = f"mocap_ros.ros.{path.stem}"
+        rel = path.relative_to(ros_dir).with_suffix("")
+        module = ".".join(("mocap_ros.ros", *rel.parts))
         imports = {a.asname or a.name: n.module for n in ast.walk(tree)
                    if isinstance(n, ast.ImportFrom) and n.module for a in n.names}
         for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
@@ -88,6 +90,8 @@ def _type_name(tp: Any) -> str:
     if isinstance(tp, str):
         return tp
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " \\| ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is not None:
         args = ", ".join(_type_name(a) for a in typing.get_args(tp))
         return f"{getattr(origin, '__name__', str(origin))}[{args}]"
