@@ -3,10 +3,12 @@ pyproject.toml raises no setuptools deprecation warnings."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -43,6 +45,46 @@ def test_filter_drops_chatter_and_keeps_everything_else_including_a_traceback() 
     assert "real error" in proc.stderr  # absl errors are kept
     assert "a line of our own" in proc.stderr
     assert "RuntimeError: the traceback must reach the terminal" in proc.stderr
+
+
+def test_on_a_terminal_stderr_stays_a_terminal_and_progress_bars_pass_at_once() -> None:
+    """Progress bars (mocap-ros process) and ROS's coloured logs ask isatty(); a plain pipe
+    would turn them off. And a bar's \\r update has no newline: it must not wait for one."""
+    import pty
+    import select
+
+    code = (
+        "import os, sys, time\n"
+        "from mocap_ros.core.native_logs import quiet_native_logs\n"
+        "assert quiet_native_logs()\n"
+        "print('isatty', sys.stderr.isatty(), file=sys.stderr, flush=True)\n"
+        "os.write(2, b'W0000 00:00:1796556910.5 26911 inference_feedback_manager.cc:114] x\\n')\n"
+        "os.write(2, b'\\r 3/10 frames')\n"
+        "time.sleep(3)\n"
+        "os.write(2, b'\\r10/10 frames\\n')\n"
+    )
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=slave,
+                            stdout=subprocess.DEVNULL)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 30
+    while b"3/10" not in seen and time.monotonic() < deadline and proc.poll() is None:
+        if select.select([master], [], [], 0.1)[0]:
+            seen += os.read(master, 4096)
+    before_newline = proc.poll() is None  # the child still sleeps: the bar came at once
+    proc.wait(timeout=30)
+    with contextlib.suppress(OSError):
+        while select.select([master], [], [], 0.2)[0]:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            seen += chunk
+    os.close(master)
+    text = seen.decode(errors="replace")
+    assert "isatty True" in text, text
+    assert "3/10" in text and before_newline, text
+    assert "10/10 frames" in text and "inference_feedback_manager" not in text, text
 
 
 def test_pyproject_has_no_setuptools_deprecations() -> None:

@@ -5,9 +5,11 @@ XNNPACK delegate for CPU.", "WARNING: All log messages before absl::InitializeLo
 are written to STDERR" and absl-formatted ``W0000 00:00:... file.cc:114] ...`` lines. None of
 GLOG_minloglevel, TF_CPP_MIN_LOG_LEVEL or ABSL_MIN_LOG_LEVEL silences them in the wheel this
 package uses (measured: the same 4 lines with each), so the only switch is the descriptor
-itself: fd 2 becomes a pipe, and a thread forwards every line to the real stderr except
-those chatter lines. absl/glog errors (``E...``/``F...``) and everything else, Python's own
-tracebacks included, pass through unchanged.
+itself: fd 2 becomes a pipe (a pseudo-terminal when stderr is a terminal, so that isatty(),
+progress bars and coloured ROS logs behave as before), and a thread forwards everything to
+the real stderr except those chatter lines. absl/glog errors (``E...``/``F...``) and
+everything else, Python's own tracebacks included, pass through unchanged; a partial line
+(a progress bar's ``\r`` update) is forwarded at once unless it may begin a chatter line.
 
 Entry points call :func:`quiet_native_logs` (``mocap-ros`` unless ``-v``; the node
 executables unless ``MOCAP_ROS_VERBOSE=1``). A library user's process is left alone.
@@ -59,7 +61,7 @@ def quiet_native_logs() -> bool:
         try:
             sys.stderr.flush()
             real = os.dup(2)
-            read_end, write_end = os.pipe()
+            read_end, write_end = _terminal_pair(real) if os.isatty(real) else os.pipe()
             os.dup2(write_end, 2)
             os.close(write_end)
             pipe_inode = os.fstat(2).st_ino
@@ -74,12 +76,31 @@ def quiet_native_logs() -> bool:
         return True
 
 
+def _terminal_pair(real: int) -> tuple[int, int]:
+    """(read end, write end) of a pseudo-terminal in raw mode (bytes pass unchanged: no
+    newline translation), with the real terminal's size."""
+    import fcntl
+    import termios
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, fcntl.ioctl(real, termios.TIOCGWINSZ, b"\0" * 8))
+    return master, slave
+
+
+def _may_start_chatter(partial: bytes) -> bool:
+    # every CHATTER pattern starts with I or W ("INFO:", "WARNING:", "I0000", "W0000")
+    return partial[:1] in (b"I", b"W") and b"\r" not in partial
+
+
 def _forward(read_end: int, real: int) -> None:
     pending = b""
     while True:
         try:
             chunk = os.read(read_end, 65536)
-        except OSError:
+        except OSError:  # EIO: a pseudo-terminal whose last writer closed
             chunk = b""
         if not chunk:
             break
@@ -91,6 +112,9 @@ def _forward(read_end: int, real: int) -> None:
                 _state["dropped"] = int(_state["dropped"]) + 1  # type: ignore[call-overload]
             else:
                 out.append(line + b"\n")
+        if pending and not _may_start_chatter(pending):
+            out.append(pending)
+            pending = b""
         if out:
             _write_all(real, b"".join(out))
     if pending and not is_chatter(pending):
