@@ -53,6 +53,12 @@ def shell_lines(page: Path) -> list[str]:
 COMMANDS = [(p.relative_to(ROOT).as_posix(), line) for p in PAGES for line in shell_lines(p)]
 
 
+def test_readme_stays_an_onboarding_page() -> None:
+    """Reference material belongs in docs/ (issue 22: the README had grown to 550 lines)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines; move reference to docs/"
+
+
 def test_the_pages_have_commands() -> None:
     readme = [line for page, line in COMMANDS if page == "README.md"]
     assert any(line.startswith("make demo") for line in readme)
