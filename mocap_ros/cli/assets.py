@@ -26,7 +26,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="report every missing or unusable asset (exit 1 if any)")
     check.add_argument("dir", help="FrankMocap's repo root or its extra_data/ folder")
-    check.add_argument("--gender", default="neutral", choices=sorted(assets.SMPL_CANDIDATES))
+    check.add_argument("--gender", default="neutral", choices=sorted(assets.SMPL_CANDIDATES),
+                       help="which SMPL model file to look for")
     check.add_argument("--smplx", action="store_true", help="also require the SMPL-X assets")
     check.add_argument("--quick", action="store_true", help="only check that the files exist")
     check.add_argument("--checkpoint", help="explicit checkpoint path (overrides DIR's)")
@@ -44,7 +45,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synthetic", help="write synthetic assets (NOT real weights) for tests")
     synth.add_argument("dir", help="folder to play FrankMocap's repo root (gets extra_data/)")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--seed", type=int, default=0,
+                       help="random seed of the stand-in weights")
     synth.set_defaults(func=cmd_synthetic)
     return parser
 
