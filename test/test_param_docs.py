@@ -56,10 +56,17 @@ def test_shipped_parameter_files_name_only_documented_parameters(config: str) ->
             assert f"| `{key}` |" in page
 
 
-def test_a_loader_key_without_a_description_fails_generation(monkeypatch) -> None:
+def test_every_robot_yaml_key_is_described() -> None:
+    problems = param_docs.undescribed_yaml_keys()
+    assert not problems, (f"{problems}. Describe the key in YAML_KEYS "
+                          f"(mocap_ros/tools/param_docs.py), then: {param_docs.REGENERATE}")
+
+
+def test_a_loader_key_without_a_description_is_listed_and_reported(monkeypatch) -> None:
     monkeypatch.setattr(robot_setup, "_MODEL_KEYS", (*robot_setup._MODEL_KEYS, "zz_new_key"))
-    with pytest.raises(ValueError, match="zz_new_key"):
-        param_docs.robot_yaml_page()
+    assert any("zz_new_key" in p for p in param_docs.undescribed_yaml_keys())
+    page = param_docs.robot_yaml_page()  # still generates: regenerating stays one command
+    assert "| `zz_new_key` |" in page and "not described yet" in page
 
 
 def test_robot_yaml_page_reads_required_keys_and_defaults_from_the_loaders() -> None:
