@@ -31,6 +31,8 @@ def test_every_option_and_verb_has_help() -> None:
         for action in parser._actions:
             if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
                 continue
+            if not action.option_strings and action.choices:
+                continue  # a positional with choices: the usage line lists them
             if not (action.help or "").strip():
                 missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
     assert not missing, f"options without a help text: {missing}"

@@ -1,6 +1,6 @@
-"""The mocap-ros command: the demo, the loop in one command (up), videos, folders and
-bags offline (process, replay, sample-bag), benchmarks, FrankMocap's model files (assets)
-and the generated parameter pages (docs)."""
+"""The mocap-ros command: the demo, the loop in one command (up) and arming it (teleop),
+videos, folders and bags offline (process, replay, sample-bag), benchmarks, FrankMocap's
+model files (assets) and the generated parameter pages (docs)."""
 
 from __future__ import annotations
 
