@@ -154,12 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     from mocap_ros.cli import bags as cli_bags
 
     cli_bags.register(sub)
-    from mocap_ros.cli import up as cli_up
-
-    cli_up.register(sub)
     from mocap_ros.cli import docs as cli_docs
 
     cli_docs.register(sub)
+    from mocap_ros.cli import up as cli_up
+
+    cli_up.register(sub)
     return parser
 
 
