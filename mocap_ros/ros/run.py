@@ -81,9 +81,9 @@ def run_node_until_signal(factory: Callable[[], N], name: str, args: list[str] |
     handlers would shut the context down at once, mid-motion and sometimes mid-publish
     (RCLError). Exit code 1 with the reason on stderr when the node cannot start; 0 after a
     signal or an external shutdown."""
-    if not verbose_from_env():
-        quiet_native_logs()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    if not verbose_from_env():
+        quiet_native_logs()  # before the factory: MediaPipe prints while models load
     try:
         node = factory()
     except Exception as exc:
