@@ -321,7 +321,9 @@ ENCODINGS = ("rgb8", "bgr8")
 @dataclass
 class CameraSettings:
     source: str = _f("0", "What to play: a V4L2 camera by index (0) or device (/dev/video0), a "
-                     "video file (clip.mp4), or a folder of images (frames/).")
+                     "video file (clip.mp4), a folder of images (frames/), or "
+                     "synthetic[:SCRIPT[:FIGURE]] (a rendered operator with known motion; "
+                     "its truth on synthetic/truth).")
     pixel_format: str = _f("MJPG", "Pixel format asked of a camera: MJPG (compressed; most "
                            "webcams reach 30 fps at 720p only in it), YUYV (uncompressed), or "
                            "any (keep the camera's). What was granted is logged and on "
