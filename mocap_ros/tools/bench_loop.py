@@ -44,11 +44,13 @@ import numpy as np
 
 from mocap_ros.core.skeleton import JOINT_INDEX
 from mocap_ros.tools.loop_metrics import (
+    TRUTH_TOPIC,
     best_lag,
     distance_after,
     hold_fidelity,
     hold_windows,
     max_acceleration_ratio,
+    parse_phase,  # noqa: F401 (re-exported: the truth's phase, for callers of this module)
     percentile,
 )
 
@@ -59,7 +61,6 @@ LAG_GOAL_S = {"g1": 0.150, "fr3": 0.200}
 GOALS = {"tracking_unloaded": 0.95, "tracking_loaded": 0.90, "fidelity": 0.9,
          "back_home_m": 0.030, "contacts": 0}
 MOVED_M = 0.02  # a hand that never left home by this much did not follow
-TRUTH_TOPIC = "/synthetic/truth"
 POSE_MODELS = ("full", "lite", "heavy")
 # model_complexity of each; only "full" (1) ships inside the mediapipe wheel
 _POSE_MODEL_FILE = {"lite": "pose_landmark_lite.tflite", "full": "pose_landmark_full.tflite",
@@ -87,12 +88,6 @@ def wrist_in_torso(joints: np.ndarray, side: str) -> np.ndarray:
     j = np.asarray(joints, np.float64)
     r = torso_frame(j)
     return r.T @ (j[JOINT_INDEX[f"{side}_wrist"]] - j[JOINT_INDEX[f"{side}_shoulder"]])
-
-
-def parse_phase(reason: str) -> tuple[str, bool]:
-    """``"phase=hold_side holding=1"`` -> ("hold_side", True)."""
-    fields = dict(part.split("=", 1) for part in reason.split() if "=" in part)
-    return fields.get("phase", ""), fields.get("holding", "0") in ("1", "true", "True")
 
 
 # ------------------------------------------------------------------------ robot side

@@ -22,6 +22,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 FloatArray = np.ndarray
+# camera_node's ground truth of a synthetic operator (BodyPose; reason "phase=... holding=0|1")
+TRUTH_TOPIC = "/synthetic/truth"
+
+
+def parse_phase(reason: str) -> tuple[str, bool]:
+    """The truth's ``reason``, ``"phase=hold_side holding=1"`` -> ("hold_side", True)."""
+    fields = dict(part.split("=", 1) for part in reason.split() if "=" in part)
+    return fields.get("phase", ""), fields.get("holding", "0") in ("1", "true", "True")
 
 
 def _as_series(t: ArrayLike, x: ArrayLike) -> tuple[FloatArray, FloatArray]:

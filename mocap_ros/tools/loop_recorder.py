@@ -14,6 +14,7 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
 from mocap_ros.msg import BodyPose, TeleopStatus
+from mocap_ros.tools.loop_metrics import TRUTH_TOPIC, parse_phase
 
 # best effort receives from reliable and best-effort publishers alike; deep enough that a
 # busy executor loses nothing the figures need
@@ -29,8 +30,6 @@ class LoopRecorder(Node):
     def __init__(self, ctx: Any, record: Any, *, enable: bool = True,
                  js_min_dt: float = 0.015) -> None:
         super().__init__("bench_loop", context=ctx)
-        from mocap_ros.tools.bench_loop import TRUTH_TOPIC, parse_phase
-
         self._parse_phase = parse_phase
         self.record = record
         self.js_min_dt = js_min_dt
