@@ -49,7 +49,9 @@ def _recording(kin: RobotKinematics, lag: float, dead: bool = False) -> LoopReco
     robot hand's displacement ``lag`` seconds later, scaled (an arm is not a robot)."""
     m = kin._model
     names = [m.joint(i).name for i in range(m.njnt)]
-    home = m.key("home").qpos.copy() if m.nkey else np.zeros(m.nq)
+    home = np.zeros(m.nq)  # the map's safe pose: where the operator's rest takes the robot
+    for n, v in zip(kin.joint_names, kin.home, strict=True):
+        home[m.jnt_qposadr[m.joint(n).id]] = v
     t = np.arange(0.0, 14.0, 0.005)
     env = np.zeros_like(t)
     for a, b in ((2.0, 5.0), (7.0, 10.0)):  # ramp up 0.5 s, hold, ramp down 0.5 s
@@ -61,7 +63,8 @@ def _recording(kin: RobotKinematics, lag: float, dead: bool = False) -> LoopReco
         q[:, arm[1]] += 0.4 * env
         q[:, arm[3]] -= 0.3 * env * (t > 6)
     hands = np.array([kin.hands(names, qq).reshape(-1) for qq in q])
-    disp = hands - hands[0]
+    disp = hands - kin.home_hands().reshape(-1)
+    assert np.abs(disp[0]).max() < 1e-9
     rec = LoopRecord()
     t0 = 1000.0
     for k in range(0, t.size, 13):  # ~15 Hz operator frames

@@ -37,7 +37,7 @@ def register(sub: Any) -> None:
     p.add_argument("--mocap-param", action="append", metavar="KEY=VALUE",
                    help="mocap_node parameter for every run (e.g. resize_short=240)")
     p.add_argument("--camera-param", action="append", metavar="KEY=VALUE",
-                   help="camera_node parameter for every run")
+                   help="camera_node parameter for every run (defaults: fps=15, loop=true)")
     p.add_argument("--teleop-param", action="append", metavar="KEY=VALUE",
                    help="teleop_node parameter for every run (e.g. pose_timeout=0.25)")
     p.add_argument("--min-tracking", type=float, default=0.5,
@@ -49,11 +49,11 @@ def register(sub: Any) -> None:
 
 def cmd_bench_loop(args: argparse.Namespace) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from mocap_ros.tools.bench_loop import RunSpec, run
+    from mocap_ros.tools.bench_loop import CAMERA_DEFAULTS, RunSpec, run
 
     specs = [RunSpec(robot=r, arrangement=a, script=args.script, load=n, pose_model=m,
                      mocap_overrides=_kv(args.mocap_param),
-                     camera_overrides=_kv(args.camera_param),
+                     camera_overrides={**CAMERA_DEFAULTS, **_kv(args.camera_param)},
                      teleop_overrides=_kv(args.teleop_param))
              for m in args.pose_model for n in args.load for a in args.arrangement
              for r in args.robot]

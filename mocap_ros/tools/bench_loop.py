@@ -60,7 +60,12 @@ ARRANGEMENTS = ("one", "dds")
 LAG_GOAL_S = {"g1": 0.150, "fr3": 0.200}
 GOALS = {"tracking_unloaded": 0.95, "tracking_loaded": 0.90, "fidelity": 0.9,
          "back_home_m": 0.030, "contacts": 0}
+LAG_MIN_SCORE = 0.5
 MOVED_M = 0.02  # a hand that never left home by this much did not follow
+# 15 fps (the synthetic operator's own rate): rendering costs CPU a real camera does not
+# (camera.yaml asks 30 of a USB camera). loop: after the script (which ends at rest) the
+# operator starts again at rest, so poses keep coming while the robot returns home.
+CAMERA_DEFAULTS: dict[str, Any] = {"fps": 15.0, "loop": True}
 POSE_MODELS = ("full", "lite", "heavy")
 # model_complexity of each; only "full" (1) ships inside the mediapipe wheel
 _POSE_MODEL_FILE = {"lite": "pose_landmark_lite.tflite", "full": "pose_landmark_full.tflite",
@@ -100,6 +105,7 @@ class RobotKinematics:
     sites: tuple[str, ...]
     accel_limits: np.ndarray
     joint_names: tuple[str, ...]  # the teleop map's joints (command order)
+    home: tuple[float, ...] = ()  # the map's safe pose (= the operator at rest), map order
     _model: Any = None
     _data: Any = None
 
@@ -120,7 +126,13 @@ class RobotKinematics:
         sites = tuple(a.spec.ee_site for a in trobot.arms)
         model = load_robot(robot).model
         return cls(robot, sides, sites, np.asarray(jmap.acceleration_limits, np.float64),
-                   tuple(jmap.names), model, mujoco.MjData(model))
+                   tuple(jmap.names), tuple(float(v) for v in jmap.safe_pose), model,
+                   mujoco.MjData(model))
+
+    def home_hands(self) -> np.ndarray:
+        """(n_arms, 3) hand positions at the map's safe pose (other joints at zero)."""
+        self._data.qpos[:] = 0.0
+        return self.hands(list(self.joint_names), list(self.home))
 
     def hands(self, names: list[str], positions: list[float]) -> np.ndarray:
         """(n_arms, 3) site positions for one joint_states sample."""
@@ -192,26 +204,25 @@ def _series(record: LoopRecord, kin: RobotKinematics) -> dict[str, Any]:
         raise ValueError("no joint_states from sim_robot")
     hands = np.array([kin.hands(n, p).reshape(-1)
                       for n, p in zip(record.js_names, record.js_pos, strict=True)])
-    # home: where the hands were before teleop moved them
-    t_home = record.enabled_at if record.enabled_at is not None else t_js[0]
-    home_mask = t_js <= t_home + 0.05
-    home = hands[home_mask].mean(axis=0) if home_mask.any() else hands[0]
-    robot_disp = hands - home
+    # home: the map's safe pose, where the operator's rest takes the robot (the simulated
+    # robot starts elsewhere, e.g. the G1 at zero with its forearms forward)
+    robot_disp = hands - kin.home_hands().reshape(-1)
     # the operator back at rest: the start of the last run of "rest" frames after a move
     t_rest = None
     if first_move < len(phases):
         last_move = len(phases) - 1 - int(np.argmax(~rest_mask[::-1]))
         if last_move + 1 < len(phases):
             t_rest = float(t_op[last_move + 1])
+    t_move = float(t_op[first_move]) if first_move < len(phases) else None
     return {"t_op": t_op, "op_disp": op_disp, "t_js": t_js, "robot_disp": robot_disp,
-            "t_rest": t_rest, "n_arms": len(kin.sides)}
+            "t_rest": t_rest, "t_move": t_move, "n_arms": len(kin.sides)}
 
 
 def analyse(record: LoopRecord, kin: RobotKinematics, *, loaded: bool = False,
             min_tracking: float = 0.5) -> dict[str, Any]:
     """Every figure of the module docstring, as a JSON-ready dict (+ the series for the
     plot under ``_series``)."""
-    out: dict[str, Any] = {"robot": kin.robot}
+    out: dict[str, Any] = {"robot": kin.robot, "sides": list(kin.sides)}
     stamps, arrivals = np.asarray(record.pose_stamp), np.asarray(record.pose_arrival)
     valid = np.asarray(record.pose_valid, bool)
     lat = (arrivals - stamps)[valid] if valid.size else np.array([])
@@ -237,11 +248,14 @@ def analyse(record: LoopRecord, kin: RobotKinematics, *, loaded: bool = False,
     out["enable_error"] = record.enable_error
     s = _series(record, kin)
     n = s["n_arms"]
-    t0 = record.enabled_at if record.enabled_at is not None else float(s["t_js"][0])
+    # from just before the operator's first move: the robot has reached home by then
+    t0 = s["t_move"] - 0.5 if s["t_move"] is not None else float(s["t_js"][0])
     m_op, m_js = s["t_op"] >= t0, s["t_js"] >= t0
     lag = best_lag(s["t_op"][m_op], s["op_disp"][m_op], s["t_js"][m_js],
                    s["robot_disp"][m_js])
-    out["lag_ms"] = 1e3 * lag.lag_s if lag.moved else float("nan")
+    # a best cosine under LAG_MIN_SCORE lays nothing onto anything: no lag to speak of
+    out["lag_ms"] = (1e3 * lag.lag_s if lag.moved and lag.score >= LAG_MIN_SCORE
+                     else float("nan"))
     out["lag_score"] = lag.score
     windows = hold_windows(s["t_op"], record.truth_holding, record.truth_phase)
     holds = []
@@ -313,9 +327,9 @@ class RunSpec:
     load: int = 0
     pose_model: str = "full"
     mocap_overrides: dict[str, Any] = field(default_factory=dict)
-    camera_overrides: dict[str, Any] = field(default_factory=dict)
+    camera_overrides: dict[str, Any] = field(default_factory=lambda: dict(CAMERA_DEFAULTS))
     teleop_overrides: dict[str, Any] = field(default_factory=dict)
-    tail_s: float = 1.0          # seconds recorded after the script's end
+    tail_s: float = 1.5          # recorded after the script's end (the restart rests 2 s)
 
     @property
     def label(self) -> str:
@@ -483,6 +497,7 @@ def run_spec(spec: RunSpec, *, min_tracking: float = 0.5,
     with BusyLoad(spec.load, duration + 180.0):
         runner(spec, record, duration, out)
     result = analyse(record, kin, loaded=spec.load > 0, min_tracking=min_tracking)
+    result["_record"] = record
     result.update(arrangement=spec.arrangement, load=spec.load, pose_model=spec.pose_model,
                   script=spec.script, label=spec.label,
                   mocap_overrides=spec.mocap_overrides,
@@ -520,34 +535,37 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def plot(results: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    """Operator wrist vs robot hand displacement over time (x, y, z), one row per run."""
+    """Operator wrist vs robot hand displacement over time (x, y, z), one row per run and
+    arm; each signal divided by its own RMS over the run (an arm is not a robot)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(results), 1, figsize=(11, 3.2 * len(results)), squeeze=False)
-    for ax, r in zip(axes[:, 0], results, strict=True):
+    rows = [(r, k) for r in results for k in range(r["_series"]["n_arms"])]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(11, 2.8 * len(rows)), squeeze=False)
+    for ax, (r, k) in zip(axes[:, 0], rows, strict=True):
         s = r["_series"]
         t0 = float(s["t_op"][0])
-        op, rb = s["op_disp"][:, :3], s["robot_disp"][:, :3]
+        op, rb = s["op_disp"], s["robot_disp"]
         op_n = float(np.sqrt(np.mean(np.sum(op * op, axis=1)))) or 1.0
         rb_n = float(np.sqrt(np.mean(np.sum(rb * rb, axis=1)))) or 1.0
-        for k, (axis, col) in enumerate(zip("xyz", ("tab:red", "tab:green", "tab:blue"),
+        for i, (axis, col) in enumerate(zip("xyz", ("tab:red", "tab:green", "tab:blue"),
                                             strict=True)):
-            ax.plot(s["t_op"] - t0, op[:, k] / op_n, color=col, lw=1.0, ls="--",
+            ax.plot(s["t_op"] - t0, op[:, 3 * k + i] / op_n, color=col, lw=1.0, ls="--",
                     label=f"operator wrist {axis}")
-            ax.plot(s["t_js"] - t0, rb[:, k] / rb_n, color=col, lw=1.4,
+            ax.plot(s["t_js"] - t0, rb[:, 3 * k + i] / rb_n, color=col, lw=1.4,
                     label=f"robot hand {axis}")
-        ax.set_title(f"{r['label']}: lag {_fmt(r['lag_ms'], '.0f')} ms, tracking "
+        side = r.get("sides", ["?"] * s["n_arms"])[k]
+        ax.set_title(f"{r['label']}, {side} arm: lag {_fmt(r['lag_ms'], '.0f')} ms, tracking "
                      f"{_fmt(r['tracking_share'], '.0%')}, fidelity min "
-                     f"{_fmt(r['fidelity_min'], '.2f')} (first arm; each normalised)",
-                     fontsize=9)
-        ax.set_xlabel("s")
+                     f"{_fmt(r['fidelity_min'], '.2f')}, home after rest "
+                     f"{_fmt(r['back_home_mm'], '.0f')} mm", fontsize=9)
+        ax.set_xlabel("s since the first frame")
         ax.legend(fontsize=7, ncol=6, loc="upper right")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
