@@ -172,6 +172,7 @@ class LoopRecord:
     cmd_vel: list[list[float]] = field(default_factory=list)
     contacts: dict[str, Any] = field(default_factory=dict)
     limit_violations: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)  # node: latest values
     enabled_at: float | None = None
     enable_error: str = ""
 
@@ -246,6 +247,13 @@ def analyse(record: LoopRecord, kin: RobotKinematics, *, loaded: bool = False,
     out["pose_timeout_notes"] = dict(Counter(n for n, e in zip(record.status_note, en,
                                                                strict=True) if e))
     out["enable_error"] = record.enable_error
+    # where frames went (the nodes' own counters, their last /diagnostics)
+    mocap = record.diagnostics.get("mocap_node", {})
+    cam = record.diagnostics.get("camera_node", {})
+    out["frames"] = {"camera_published": cam.get("frames_published", ""),
+                     **{k: mocap.get(k, "") for k in ("received", "processed",
+                                                       "dropped_overload", "skipped",
+                                                       "frames_lost_total", "valid")}}
     s = _series(record, kin)
     n = s["n_arms"]
     # from just before the operator's first move: the robot has reached home by then

@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -43,6 +44,7 @@ class LoopRecorder(Node):
         self.create_subscription(JointState, "/joint_commands", self._on_cmd, _QOS)
         self.create_subscription(String, "/sim/contacts", self._on_contacts, 10)
         self.create_subscription(String, "/sim/limit_violations", self._on_limits, 10)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
         self.enable_client = self.create_client(SetBool, "/teleop_node/enable")
         self.create_timer(0.1, self._maybe_enable)
 
@@ -95,6 +97,12 @@ class LoopRecorder(Node):
 
     def _on_limits(self, msg: String) -> None:
         self.record.limit_violations = json.loads(msg.data)
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for st in msg.status:
+            for prefix in ("mocap_node", "camera_node"):
+                if st.name.startswith(prefix):
+                    self.record.diagnostics[prefix] = {kv.key: kv.value for kv in st.values}
 
     def _maybe_enable(self) -> None:
         r = self.record
