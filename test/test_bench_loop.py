@@ -121,3 +121,27 @@ def test_a_dead_robot_is_reported_as_not_following():
     assert np.isnan(r["lag_ms"]) and r["fidelity_min"] == -1.0
     assert not any(r["goals"][k] for k in r["goals"] if k.startswith(("tracking", "lag",
                                                                        "fidelity")))
+
+
+@pytest.mark.ros
+@pytest.mark.slow  # ~20 s: the only run of bench-loop's own ROS plumbing (recorder, enable)
+@pytest.mark.timeout(180)
+def test_bench_loop_cli_runs_the_loop_and_its_exit_code_says_whether_the_robot_followed(
+        tmp_path, monkeypatch):
+    """The short ``raise`` script through the real loop in one process: every figure is
+    there, and the exit code is 1 exactly when the run says the robot did not follow (on a
+    loaded CI machine it may not; the test does not pretend otherwise)."""
+    import json
+
+    from mocap_ros.cli.main import main
+
+    monkeypatch.setenv("MUJOCO_GL", "egl")
+    out = tmp_path / "loop.json"
+    rc = main(["bench-loop", "--robot", "g1", "--script", "raise", "--json", str(out)])
+    run = json.loads(out.read_text())["runs"][0]
+    assert rc == (0 if run["followed"] else 1)
+    assert run["valid_poses"] > 10 and run["enabled_steps"] > 100
+    assert int(run["frames"]["received"]) > 10  # mocap_node's own counter, via /diagnostics
+    assert run["contacts"] == 0  # sim_robot reported, and nothing touched
+    if run["followed"]:
+        assert run["moved_mm"] >= 20.0 and run["holds"]
