@@ -592,6 +592,8 @@ def run(specs: list[RunSpec], *, json_path: str | None = None, plot_path: str | 
         min_tracking: float = 0.5, command_line: str = "",
         out: Callable[[str], None] = print) -> int:
     """Run every spec; print the table; 1 when a robot did not follow (said so)."""
+    for s in specs:  # refuse before anything runs
+        check_pose_model(s.pose_model)
     before = machine_line()
     results = [run_spec(s, min_tracking=min_tracking, out=out) for s in specs]
     after = machine_line()
