@@ -27,6 +27,7 @@ any image; the body model is a mannequin, not SMPL's shape space.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,12 @@ import pytest
 
 if TYPE_CHECKING:
     from mocap_ros.assets.files import AssetPaths
+
+# Headless off-screen rendering for every test (the synthetic operator, sim pictures).
+# MuJoCo picks its GL backend once, when it is first imported: a test that imports mujoco
+# before another sets MUJOCO_GL leaves GLFW in place, and the next renderer aborts the whole
+# pytest process (no display). So it is set here, before any test module is imported.
+os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -639,3 +639,55 @@ def test_task_mode_over_dds_commands_are_collision_free_and_within_limits(ctx):
         ex.shutdown()
         node.destroy_node()
         op.node.destroy_node()
+
+
+def test_pose_timeout_auto_follows_a_slow_estimator_and_reports_its_budget(ctx):
+    """Poses 0.35 s old on arrival (a busy CPU estimator): a fixed 0.25 s holds them all
+    stale; auto (the default) measures the age and rate, follows them, says so in teleop/
+    status and /diagnostics, and still reports a dead estimator stale within the cap."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    node = make_teleop(ctx, pose_timeout="auto")
+    op = Operator(ctx)
+    diags: list = []
+    op.node.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+    ex = make_executor(ctx, node, op.node)
+    try:
+        op.enable(ex)
+        op.stream(ex, 2.5, angles=ARM, age=0.35)
+        recent = [s for s in op.status[-25:] if s.enabled]
+        assert recent and all(s.pose_timeout_auto for s in recent)
+        assert sum(s.tracking for s in recent) >= 0.8 * len(recent)
+        last = recent[-1]
+        assert last.pose_timeout_note == ""
+        assert last.pose_age_p95 == pytest.approx(0.35, abs=0.1)
+        assert 0.35 < last.pose_timeout <= 0.5
+        assert wait_for(lambda: any(kv.key == "pose_timeout" for d in diags
+                                    for st in d.status for kv in st.values), ex, timeout=3.0)
+        # the estimator dies: stale once the newest pose is older than the budget (<= cap)
+        n = len(op.status)
+        assert wait_for(lambda: op.status[-1].reason == "stale", ex, timeout=3.0)
+        for s in op.status[n:]:
+            assert s.pose_timeout <= 0.5 + 1e-9
+            if s.pose_age > 0.5 + 1e-9:
+                assert s.reason == "stale" and not s.tracking
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        op.node.destroy_node()
+
+
+def test_fixed_pose_timeout_holds_the_same_slow_estimator_stale(ctx):
+    node = make_teleop(ctx, pose_timeout=0.25)
+    op = Operator(ctx)
+    ex = make_executor(ctx, node, op.node)
+    try:
+        op.enable(ex)
+        op.stream(ex, 1.5, angles=ARM, age=0.35)
+        enabled = [s for s in op.status if s.enabled]
+        assert enabled and not any(s.tracking for s in enabled)
+        assert not enabled[-1].pose_timeout_auto and enabled[-1].pose_timeout == 0.25
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        op.node.destroy_node()

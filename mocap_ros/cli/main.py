@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mocap_ros.cli import up as cli_up
 
     cli_up.register(sub)
+    from mocap_ros.cli import bench_loop as cli_bench_loop
+
+    cli_bench_loop.register(sub)
     return parser
 
 

@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "uses). Prints the topics; Ctrl-C stops everything and prints frames captured vs "
         "processed.")
     p.add_argument("--camera", required=True, metavar="SOURCE",
-                   help="camera index (0), /dev/videoN, a video file or an image folder")
+                   help="camera index (0), /dev/videoN, a video file, an image folder, or "
+                   "synthetic[:SCRIPT[:FIGURE]] (a rendered operator with known motion: "
+                   "docs/synthetic_operator.md)")
     p.add_argument("--teleop", metavar="ROBOT",
                    help="also start teleop_node with config/teleop_ROBOT.yaml (fr3, g1, "
                    "generic) or a robot map file; it starts disabled")

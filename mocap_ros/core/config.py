@@ -21,8 +21,12 @@ HAND_MODELS = ("full", "lite")
 
 
 def _f(default: Any, description: str, *, choices: tuple[str, ...] | None = None,
-       min_value: float | None = None, max_value: float | None = None) -> Any:
-    meta = {"description": description, "choices": choices, "min": min_value, "max": max_value}
+       min_value: float | None = None, max_value: float | None = None,
+       auto: bool = False) -> Any:
+    """``auto``: a number field that also takes the string "auto" (its range applies to the
+    numbers)."""
+    meta = {"description": description, "choices": choices, "min": min_value, "max": max_value,
+            "auto": auto}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -207,6 +211,9 @@ def _validate_fields(obj: Any) -> Any:
         if meta.get("choices") and value not in meta["choices"]:
             raise ValueError(f"{f.name}={value!r} is not one of {list(meta['choices'])}")
         lo, hi = meta.get("min"), meta.get("max")
+        if meta.get("auto") and value != "auto" and (
+                isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"{f.name}={value!r} is neither a number nor 'auto'")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and (
             (lo is not None and value < lo) or (hi is not None and value > hi)
         ):
@@ -237,10 +244,21 @@ class TeleopSettings:
     hold_mode: str = _f("hold", "When a pose is refused: hold (brake to a stop and keep it) or "
                         "safe_pose (move to the map's safe pose at the limits).",
                         choices=HOLD_MODES)
-    pose_timeout: float = _f(0.25, "Poses older than this (s, header stamp vs node clock) are "
-                             "stale and never become motion; when the newest pose is this old "
-                             "the status says stale, whatever else was wrong.",
-                             min_value=0.01, max_value=5.0)
+    pose_timeout: float | str = _f(
+        "auto", "Poses older than this (s, header stamp vs node clock) are stale and never "
+        "become motion; when the newest pose is this old the status says stale, whatever else "
+        "was wrong. auto: measured from the poses (p95 of their age on arrival + two pose "
+        "periods, over the last 5 s) within [pose_timeout_min, pose_timeout_max]; teleop/"
+        "status and /diagnostics show the budget in force and say estimator_too_slow when "
+        "the estimator would need more than the cap.", min_value=0.01, max_value=5.0,
+        auto=True)
+    pose_timeout_max: float = _f(0.5, "pose_timeout auto: the hard cap (s). A dead estimator "
+                                 "is reported stale at most this long after its last pose's "
+                                 "capture.", min_value=0.01, max_value=5.0)
+    pose_timeout_min: float = _f(0.2, "pose_timeout auto: the floor (s), so that a fast, "
+                                 "steady estimator does not turn every late frame or late "
+                                 "control step (a busy CPU) stale.",
+                                 min_value=0.01, max_value=5.0)
     clock_skew_tolerance: float = _f(0.05, "Poses stamped further than this (s) in the future "
                                      "are refused.", min_value=0.0, max_value=5.0)
     require_person_check: bool = _f(True, "Follow only bodies a person detector confirmed in "
@@ -310,7 +328,11 @@ class TeleopSettings:
                                     min_value=1, max_value=1000)
 
     def validate(self) -> TeleopSettings:
-        return _validate_fields(self)
+        _validate_fields(self)
+        if self.pose_timeout_min > self.pose_timeout_max:
+            raise ValueError(f"pose_timeout_min={self.pose_timeout_min} exceeds "
+                             f"pose_timeout_max={self.pose_timeout_max}")
+        return self
 
 
 # ---------------------------------------------------------------- camera_node
@@ -321,7 +343,9 @@ ENCODINGS = ("rgb8", "bgr8")
 @dataclass
 class CameraSettings:
     source: str = _f("0", "What to play: a V4L2 camera by index (0) or device (/dev/video0), a "
-                     "video file (clip.mp4), or a folder of images (frames/).")
+                     "video file (clip.mp4), a folder of images (frames/), or "
+                     "synthetic[:SCRIPT[:FIGURE]] (a rendered operator with known motion; "
+                     "its truth on synthetic/truth).")
     pixel_format: str = _f("MJPG", "Pixel format asked of a camera: MJPG (compressed; most "
                            "webcams reach 30 fps at 720p only in it), YUYV (uncompressed), or "
                            "any (keep the camera's). What was granted is logged and on "

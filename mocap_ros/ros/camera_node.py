@@ -7,7 +7,10 @@ no camera. This node reads frames with OpenCV (mocap_ros.io.frames) and publishe
   stamped at capture (the V4L2 buffer time for cameras) with ``frame_id``;
 - ``image_raw/compressed`` when ``publish_compressed``: the camera's / file's own JPEG bytes
   (MJPG cameras and videos, .jpg folders) passed through, else a JPEG encoded here;
-- ``/diagnostics``: requested vs granted format, frames, rate, errors, lost / re-opened.
+- ``/diagnostics``: requested vs granted format, frames, rate, errors, lost / re-opened;
+- with ``source: synthetic[:SCRIPT[:FIGURE]]`` (the rendered operator of
+  :mod:`mocap_ros.scene`), ``synthetic/truth``: its exact joints as a BodyPose stamped like
+  the image, and camera_info from the renderer's own intrinsics.
 
 A source that goes away (unplugged, file moved) is an ERROR on /diagnostics while the node
 keeps re-opening it with back-off; it never exits for that.
@@ -39,6 +42,8 @@ from mocap_ros.io.calibration import (
     load_calibration,
 )
 from mocap_ros.io.frames import Frame, FrameSource, open_source
+from mocap_ros.msg import BodyPose
+from mocap_ros.ros.convert import to_body_pose
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.ros.run import run_node
 
@@ -69,10 +74,7 @@ class CameraNode(Node):
             if self.calibration.camera_name and self.calibration.camera_name != s.camera_name:
                 log.warning(f"calibration {self.calibration.source} is for camera "
                             f"'{self.calibration.camera_name}', this is '{s.camera_name}'")
-        self.source: FrameSource = open_source(
-            s.source, pixel_format=s.pixel_format, width=s.width, height=s.height,
-            fps=s.fps, loop=s.loop, realtime=s.realtime,
-            jpeg_passthrough=s.publish_compressed, backoff_max=s.reopen_max_interval)
+        self.source: FrameSource = _open(s)
         self._calib_cache: dict[tuple[int, int], CameraCalibration] = {}
         self._calib_note = ""
         self.stats: Counter[str] = Counter()
@@ -86,6 +88,13 @@ class CameraNode(Node):
         self.compressed_pub = self.create_publisher(
             CompressedImage, "image_raw/compressed", qos) if s.publish_compressed else None
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.truth_pub = None
+        if getattr(self.source, "kind", "") == "synthetic":
+            self.truth_pub = self.create_publisher(BodyPose, "synthetic/truth", 10)
+            if self.calibration is not None:
+                log.warning("camera_info_url is ignored for a synthetic source: camera_info "
+                            "is the renderer's own pinhole")
+            self.calibration = self.source.calibration  # type: ignore[attr-defined]
         self.create_timer(s.diagnostics_period, self._publish_diagnostics)
 
         cal = ("calibration " + self.calibration.source if self.calibration
@@ -178,6 +187,11 @@ class CameraNode(Node):
         img.data = pixels.tobytes()
         self.image_pub.publish(img)
         self.info_pub.publish(camera_info_msg(self._calibration_for(w, h), img.header))
+        truth = getattr(frame, "truth", None)
+        if self.truth_pub is not None and truth is not None:
+            from mocap_ros.scene.source import truth_result
+
+            self.truth_pub.publish(to_body_pose(truth_result(truth), img.header))
         if self.compressed_pub is not None:
             self.compressed_pub.publish(self._compressed(frame, img.header))
         self.stats["published"] += 1
@@ -247,6 +261,17 @@ class CameraNode(Node):
         if not self._thread.is_alive():
             self.source.close()
         super().destroy_node()
+
+
+def _open(s: CameraSettings) -> FrameSource:
+    from mocap_ros.scene.source import SyntheticSource, is_synthetic
+
+    if is_synthetic(s.source):
+        return SyntheticSource(s.source, width=s.width, height=s.height, fps=s.fps or 15.0,
+                               loop=s.loop, realtime=s.realtime)
+    return open_source(s.source, pixel_format=s.pixel_format, width=s.width, height=s.height,
+                       fps=s.fps, loop=s.loop, realtime=s.realtime,
+                       jpeg_passthrough=s.publish_compressed, backoff_max=s.reopen_max_interval)
 
 
 def main(args: list[str] | None = None) -> int:

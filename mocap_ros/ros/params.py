@@ -25,10 +25,11 @@ def descriptor(f: dataclasses.Field) -> ParameterDescriptor:
         desc.additional_constraints = "one of: " + ", ".join(meta["choices"])
     lo, hi = meta.get("min"), meta.get("max")
     default = f.default if f.default is not dataclasses.MISSING else None
-    if isinstance(default, float):
+    if isinstance(default, float) or meta.get("auto"):
         desc.dynamic_typing = True
         if lo is not None and hi is not None:
-            desc.additional_constraints = f"range [{lo}, {hi}]"
+            desc.additional_constraints = ("'auto' or " if meta.get("auto") else "") \
+                + f"range [{lo}, {hi}]"
     elif lo is not None and hi is not None and isinstance(default, int) \
             and not isinstance(default, bool):
         desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
@@ -53,7 +54,14 @@ def declare_dataclass(node: Node, cls: type[T]) -> T:
             raise ValueError(f"parameter '{f.name}' rejected ({exc}); allowed: {allowed}") \
                 from exc
         value = param.value
-        if isinstance(default, list):
+        if f.metadata.get("auto") and value == "auto":
+            pass
+        elif f.metadata.get("auto"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"parameter '{f.name}' must be a number or 'auto', "
+                                 f"got {value!r}")
+            value = float(value)
+        elif isinstance(default, list):
             value = [float(v) for v in value]
         elif isinstance(default, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):

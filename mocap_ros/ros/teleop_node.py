@@ -96,10 +96,7 @@ class TeleopNode(Node):
             if s.filter_type == "one_euro" else
             KalmanParams(measurement_noise=s.filter_measurement_noise,
                          process_noise=s.filter_process_noise),
-            safety_params=SafetyParams(pose_timeout=s.pose_timeout,
-                                       clock_skew_tolerance=s.clock_skew_tolerance,
-                                       min_confidence=s.min_confidence, max_jump=s.max_jump,
-                                       jump_window=s.jump_window),
+            safety_params=SafetyParams.from_settings(s),
             robot=self.robot,
         )
         self._setup_grippers(path)
@@ -358,6 +355,12 @@ class TeleopNode(Node):
             else -1.0
         status.rate_hz = self._rate()
         status.operator_resume = self.settings.operator_resume
+        info = self.controller.pose_timeout_info
+        status.pose_timeout = info.timeout
+        status.pose_timeout_auto = info.auto
+        status.pose_timeout_note = info.note
+        status.pose_age_p95 = info.age_p95 if np.isfinite(info.age_p95) else -1.0
+        status.pose_period = info.period if np.isfinite(info.period) else -1.0
         if out is None:
             status.mode, status.reason, status.tracking = "disabled", "disabled", False
             if fingers is not None and fingers[3]:  # the arm rests, fingers still brake
@@ -430,7 +433,8 @@ class TeleopNode(Node):
         specs = grippers_from_yaml(path, mirror=self.joint_map.mirror,
                                    arm_joint_names=self.joint_map.names) if s.grippers else ()
         self.grippers: list[Gripper] = [
-            make_gripper(sp, min_confidence=s.min_confidence, pose_timeout=s.pose_timeout,
+            make_gripper(sp, min_confidence=s.min_confidence,
+                         pose_timeout=self.controller.gate.pose_timeout,
                          rate_hz=s.rate_hz) for sp in specs]
         self._finger_grippers = [g for g in self.grippers if isinstance(g, JointsGripper)]
         self._gripper_clients: dict[int, object] = {}
@@ -500,6 +504,8 @@ class TeleopNode(Node):
         at rest and disabled repeats where it rests."""
         outs = []
         for g in self.grippers:
+            # the hands come in the body's message: the same age budget (auto) applies
+            g.gate.pose_timeout = self.controller.gate.pose_timeout
             out = g.step(now, motion, arm_tracking)
             key = f"gripper_{g.spec.key}"
             self._gripper_status[key] = "disabled" if out is None else (
@@ -560,6 +566,18 @@ class TeleopNode(Node):
                      KeyValue(key="retarget",
                               value=self.robot.retarget if self.robot else "joint"),
                      KeyValue(key="collision_cuts", value=str(self.controller.collision_cuts))]
+        info = self.controller.pose_timeout_info
+        st.values += [KeyValue(key="pose_timeout", value=f"{info.timeout:.3f}"),
+                      KeyValue(key="pose_timeout_mode", value="auto" if info.auto else "fixed"),
+                      KeyValue(key="pose_age_p95", value=f"{info.age_p95:.3f}"),
+                      KeyValue(key="pose_period", value=f"{info.period:.3f}"),
+                      KeyValue(key="pose_timeout_needed", value=f"{info.needed:.3f}"),
+                      KeyValue(key="pose_timeout_note", value=info.note)]
+        if info.note == "estimator_too_slow" and enabled:
+            # poses go stale between arrivals: the robot stutters; say so where it shows
+            st.level = DiagnosticStatus.WARN
+            st.message = (f"estimator too slow: poses need {info.needed:.2f} s, cap "
+                          f"pose_timeout_max {info.timeout:.2f} s")
         st.values += self._gripper_diagnostics()
         arr = DiagnosticArray(status=[st])
         arr.header.stamp = self.get_clock().now().to_msg()

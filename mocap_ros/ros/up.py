@@ -139,11 +139,16 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
            camera_overrides: dict[str, Any] | None = None,
            camera_process: bool = False, exit_at_end: bool = False,
            duration: float | None = None, domain_id: int | None = None,
-           exiting: bool = False, out: Callable[[str], None] = print) -> UpReport:
+           exiting: bool = False, out: Callable[[str], None] = print,
+           teleop_overrides: dict[str, Any] | None = None,
+           extra_nodes: Callable[[Context], list[Node]] | None = None) -> UpReport:
     """Run until Ctrl-C (or ``duration`` seconds, or the end of a video/folder with
     ``exit_at_end``); return the frame counts. ``exiting``: the caller exits next (the CLI),
     so SIGINT/SIGTERM stay ignored after the shutdown (see ``quiet_shutdown``). Raises
-    ValueError for a bad argument and for nodes that cannot start (the message says why)."""
+    ValueError for a bad argument and for nodes that cannot start (the message says why).
+    ``teleop_overrides``: teleop_node parameters besides the robot map; ``extra_nodes``:
+    builds more nodes in the same context and executor (e.g. ``bench-loop``'s recorder),
+    destroyed with the others."""
     folder = config_dir()
     camera_yaml = Path(camera_config) if camera_config else folder / "camera.yaml"
     mocap_yaml = Path(mocap_config) if mocap_config else folder / "mocap.yaml"
@@ -175,12 +180,14 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
             from mocap_ros.ros.teleop_node import TeleopNode
 
             nodes.append(TeleopNode(context=ctx, parameter_overrides=_params(
-                {"robot_config": str(robot_yaml)})))
+                {"robot_config": str(robot_yaml), **(teleop_overrides or {})})))
         if sim:
             sim_mod = importlib.import_module(SIM_MODULE)
             sim_params = _sim_params(teleop, robot_yaml)
             nodes.append(sim_mod.SimRobotNode(context=ctx,
                                               parameter_overrides=_params(sim_params)))
+        if extra_nodes is not None:
+            nodes.extend(extra_nodes(ctx))
         if camera_process:
             watch_node = rclpy.create_node("up_camera_watch", context=ctx)
             nodes.append(watch_node)

@@ -37,8 +37,9 @@ Guarantees of `step` (for any sequence of inputs, NaN/inf included):
 Holding: whenever the gate refuses the latest pose (its reason, e.g. "jump", is reported
 from the very next `step`) or `tick` reports no fresh pose ("stale", "no_pose_yet"), the
 controller holds. "stale" -- the newest pose received, accepted or not, is older than
-`pose_timeout` -- outranks every other reason: a dead estimator is reported as such, not as
-its last refusal. `hold_mode`:
+`pose_timeout` (``pose_timeout_auto``: the budget `safety.PoseAgeBudget` measures from the
+poses' age on arrival and rate, never above ``pose_timeout_max``) -- outranks every other
+reason: a dead estimator is reported as such, not as its last refusal. `hold_mode`:
   * "hold": stop. The output brakes at the acceleration limit to the point where it comes
     to rest (`RateLimiter.stopping_positions` when the hold began) and then repeats that
     command. A robot already at rest therefore gets exactly its last command repeated.
@@ -95,6 +96,7 @@ commanded motion (positions and velocities), never from measured positions at re
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -115,6 +117,7 @@ from mocap_ros.teleop.robot_setup import TeleopRobot
 from mocap_ros.teleop.safety import (
     MEASURED_LIMIT_TOLERANCE,  # noqa: F401 (documented here, defined with the check)
     Decision,
+    PoseAgeBudget,
     SafetyGate,
     SafetyParams,
     measured_start,
@@ -145,6 +148,20 @@ class TeleopStatus:
     @property
     def tracking(self) -> bool:
         return self.mode == "tracking"
+
+
+@dataclass(frozen=True)
+class PoseTimeoutInfo:
+    """The pose age budget in force (seconds) and, with ``pose_timeout: auto``, what it was
+    measured from: p95 age on arrival, pose period, the budget that would be needed
+    (NaN until measured), and the note ("", warming_up, estimator_too_slow)."""
+
+    timeout: float
+    auto: bool
+    age_p95: float = float("nan")
+    period: float = float("nan")
+    needed: float = float("nan")
+    note: str = ""
 
 
 class StepResult(NamedTuple):
@@ -211,6 +228,9 @@ class TeleopController:
             angle_upper=[ranges[n][1] for n in self._followed],
             command_scale=joint_map.scale,
         )
+        sp = self.gate.params
+        self.age_budget = (PoseAgeBudget(cap=sp.pose_timeout_max, floor=sp.pose_timeout_min)
+                           if sp.pose_timeout_auto else None)
         n_filtered = robot.n_features if self.task and robot is not None else len(joint_map)
         self.filter = make_filter(n_filtered, filter_params)  # One Euro or Kalman
         self.limiter = RateLimiter(
@@ -305,6 +325,9 @@ class TeleopController:
             self._hold_target = None
             self._newest_stamp = None
             self._clock_jump_at = now
+            if self.age_budget is not None:
+                self.age_budget.reset()
+                self.gate.pose_timeout = self.age_budget.timeout
             return True
         self._clock_s = now
         return False
@@ -328,6 +351,10 @@ class TeleopController:
         the caller already has to refuse the pose (see `SafetyGate.check`)."""
         if self.gate.enabled and np.isfinite(now_s):
             self._observe_clock(float(now_s))
+        if self.age_budget is not None:
+            # measured whether armed or not, so the budget is known when teleop is enabled
+            with contextlib.suppress(TypeError, ValueError):
+                self.gate.pose_timeout = self.age_budget.observe(float(stamp_s), float(now_s))
         angles: dict[str, float] | None = None
         try:
             q = np.asarray(local_quats, dtype=np.float64)
@@ -378,7 +405,7 @@ class TeleopController:
             assert command is not None
             self.last_angles = angles
             gap = None if previous_stamp is None else stamp - previous_stamp
-            if gap is None or gap > self.gate.params.pose_timeout:
+            if gap is None or gap > self.gate.pose_timeout:
                 self.filter.reset()
             filtered = self.filter(command, stamp)
             self._target = (filtered if self.task
@@ -461,7 +488,7 @@ class TeleopController:
         return np.clip(q, self.map.lower, self.map.upper)
 
     def _hold_reason(self, now: float) -> str | None:
-        timeout = self.gate.params.pose_timeout
+        timeout = self.gate.pose_timeout
         # Staleness first: nothing fresh arrives, whatever the last refusal was.
         if self._newest_stamp is not None and now - self._newest_stamp > timeout:
             return "stale"
@@ -500,6 +527,13 @@ class TeleopController:
         used = dt if target is not None and dt > 0.0 else 0.0
         self._last_output = StepResult(pos, vel, status, used)
         return StepResult(pos.copy(), vel.copy(), status, used)
+
+    @property
+    def pose_timeout_info(self) -> PoseTimeoutInfo:
+        b = self.age_budget
+        if b is None:
+            return PoseTimeoutInfo(self.gate.pose_timeout, False)
+        return PoseTimeoutInfo(b.timeout, True, b.age_p95, b.period, b.needed, b.note)
 
     @property
     def target(self) -> FloatArray | None:

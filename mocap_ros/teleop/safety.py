@@ -13,7 +13,8 @@ hold("no_pose_yet").
                 "operator_lost" when the body is not the operator who armed teleop
   invalid       `valid` is false, or any of stamp, now, confidence, angles is NaN/inf
   clock_skew    the stamp lies more than `clock_skew_tolerance` in the future of `now`
-  stale         now - stamp > `pose_timeout`, or the stamp is not newer than the last
+  stale         now - stamp > `pose_timeout` (in force: fixed, or measured by
+                `PoseAgeBudget` with ``pose_timeout_auto``), or the stamp is not newer than the last
                 accepted pose's (duplicate / out of order)
   low_confidence confidence < `min_confidence`
   out_of_range  some angle lies outside the gate's `angle_lower`/`angle_upper` (anatomical
@@ -44,14 +45,19 @@ no solution) are the controller's too.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from mocap_ros.geometry.rotations import FloatArray, wrap_angle
 from mocap_ros.teleop.angles import angles_to_vector
+
+if TYPE_CHECKING:
+    from mocap_ros.core.config import TeleopSettings
 
 HOLD_REASONS: tuple[str, ...] = (
     "disabled",
@@ -72,23 +78,105 @@ HOLD_REASONS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class SafetyParams:
-    """Gate thresholds (seconds, radians, confidence in the estimator's units)."""
+    """Gate thresholds (seconds, radians, confidence in the estimator's units).
+
+    ``pose_timeout_auto``: the age budget is measured (`PoseAgeBudget`) within
+    [``pose_timeout_min``, ``pose_timeout_max``]; ``pose_timeout`` is then unused."""
 
     pose_timeout: float = 0.25
     clock_skew_tolerance: float = 0.05
     min_confidence: float = 0.5
     max_jump: float = 0.8
     jump_window: float = 0.5
+    pose_timeout_auto: bool = False
+    pose_timeout_max: float = 0.5
+    pose_timeout_min: float = 0.2
 
     def __post_init__(self) -> None:
-        for name in ("pose_timeout", "max_jump", "jump_window"):
+        for name in ("pose_timeout", "max_jump", "jump_window", "pose_timeout_max",
+                     "pose_timeout_min"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
                 raise ValueError(f"SafetyParams.{name} must be finite and > 0, got {v}")
+        if self.pose_timeout_min > self.pose_timeout_max:
+            raise ValueError("SafetyParams.pose_timeout_min must not exceed pose_timeout_max")
         if not (np.isfinite(self.clock_skew_tolerance) and self.clock_skew_tolerance >= 0):
             raise ValueError("SafetyParams.clock_skew_tolerance must be finite and >= 0")
         if not np.isfinite(self.min_confidence):
             raise ValueError("SafetyParams.min_confidence must be finite")
+
+    @classmethod
+    def from_settings(cls, s: TeleopSettings) -> SafetyParams:
+        """The gate's thresholds from teleop_node's settings (``pose_timeout: auto`` starts
+        at the cap until the budget is measured)."""
+        auto = s.pose_timeout == "auto"
+        return cls(pose_timeout=float(s.pose_timeout_max if auto else s.pose_timeout),
+                   clock_skew_tolerance=s.clock_skew_tolerance,
+                   min_confidence=s.min_confidence, max_jump=s.max_jump,
+                   jump_window=s.jump_window, pose_timeout_auto=auto,
+                   pose_timeout_max=s.pose_timeout_max, pose_timeout_min=s.pose_timeout_min)
+
+
+class PoseAgeBudget:
+    """``pose_timeout: auto``: how old a pose may be before it is stale, from what the
+    estimator delivers. Over the poses that arrived in the last ``window_s`` seconds (node
+    clock), budget = p95 of their age on arrival (now - stamp: frame -> pose latency plus
+    transport) + two pose periods (median stamp interval: a pose must stay fresh until the
+    next one, with one lost in between), clamped to [``floor``, ``cap``].
+
+    Safety: the budget never exceeds ``cap`` whatever the stamps say, so a dead estimator
+    is caught within the cap. Non-finite and future stamps (refused as clock_skew anyway)
+    are not measured; a clock going backwards restarts the measurement. Until
+    ``min_samples`` poses are measured the budget is the cap (note ``warming_up``).
+    ``note``: "" normal, ``warming_up``, or ``estimator_too_slow`` when the measured need
+    exceeds the cap (poses then go stale between arrivals: make the estimator faster).
+    """
+
+    def __init__(self, cap: float = 0.5, floor: float = 0.2, window_s: float = 5.0,
+                 min_samples: int = 5, max_samples: int = 256) -> None:
+        if not (np.isfinite(cap) and np.isfinite(floor) and 0 < floor <= cap):
+            raise ValueError(f"need 0 < floor <= cap, got floor {floor}, cap {cap}")
+        self.cap, self.floor = float(cap), float(floor)
+        self.window_s, self.min_samples = float(window_s), int(min_samples)
+        self._samples: deque[tuple[float, float, float]] = deque(maxlen=max_samples)
+        self.timeout = self.cap
+        self.needed = float("nan")
+        self.age_p95 = float("nan")
+        self.period = float("nan")
+        self.note = "warming_up"
+
+    def reset(self) -> None:
+        self._samples.clear()
+        self.timeout, self.needed = self.cap, float("nan")
+        self.age_p95 = self.period = float("nan")
+        self.note = "warming_up"
+
+    def observe(self, stamp_s: float, now_s: float) -> float:
+        """Measure one pose's age on arrival; returns the budget now in force."""
+        if not (_finite(stamp_s) and _finite(now_s)):
+            return self.timeout
+        stamp, now = float(stamp_s), float(now_s)
+        if self._samples and now < self._samples[-1][0]:
+            self.reset()  # the clock went back: ages on the old time base mean nothing
+        if stamp > now:
+            return self.timeout  # from the future: refused by the gate, not a latency
+        self._samples.append((now, now - stamp, stamp))
+        while self._samples and self._samples[0][0] < now - self.window_s:
+            self._samples.popleft()
+        if len(self._samples) < self.min_samples:
+            self.note, self.timeout = "warming_up", self.cap
+            return self.timeout
+        ages = np.array([a for _, a, _ in self._samples])
+        stamps = np.sort(np.array([s for _, _, s in self._samples]))
+        gaps = np.diff(stamps)
+        gaps = gaps[gaps > 0]
+        self.age_p95 = float(np.percentile(ages, 95))
+        self.period = float(np.median(gaps)) if gaps.size else float("inf")
+        self.needed = self.age_p95 + 2.0 * self.period
+        # min/max of a NaN-free value: inf (one stamp repeated) lands on the cap
+        self.timeout = float(min(self.cap, max(self.floor, self.needed)))
+        self.note = "estimator_too_slow" if self.needed > self.cap else ""
+        return self.timeout
 
 
 @dataclass(frozen=True)
@@ -144,6 +232,10 @@ class SafetyGate:
         self.command_scale = (
             None if command_scale is None else np.abs(np.asarray(command_scale, np.float64))
         )
+        # in force now: the fixed pose_timeout, or the measured budget (auto) that the
+        # controller sets after each pose
+        self.pose_timeout = (self.params.pose_timeout_max if self.params.pose_timeout_auto
+                             else self.params.pose_timeout)
         self._enabled = False
         self._last_angles: FloatArray | None = None
         self._last_command: FloatArray | None = None
@@ -202,7 +294,7 @@ class SafetyGate:
         stamp, now = float(pose_stamp_s), float(now_s)
         if stamp - now > p.clock_skew_tolerance:
             return _hold("clock_skew")
-        if now - stamp > p.pose_timeout:
+        if now - stamp > self.pose_timeout:
             return _hold("stale")
         if self._last_stamp is not None and stamp <= self._last_stamp:
             return _hold("stale")
@@ -243,7 +335,7 @@ class SafetyGate:
             return _hold("invalid")
         if self._last_stamp is None:
             return _hold("no_pose_yet")
-        if float(now_s) - self._last_stamp > self.params.pose_timeout:
+        if float(now_s) - self._last_stamp > self.pose_timeout:
             return _hold("stale")
         return ACCEPT
 
