@@ -153,11 +153,12 @@ class SyntheticSource(FrameSource):
 
 def truth_result(truth: OperatorTruth) -> BodyPoseResult:
     """The truth as a BodyPoseResult for ``synthetic/truth`` (valid, confidence 1, joints and
-    keypoints exact; ``reason`` carries ``phase=NAME holding=0|1``; rotations are not part
+    keypoints exact; ``reason`` carries ``phase=NAME holding=0|1 t=SCRIPT_SECONDS`` (the
+    script time re-renders the frame: ``SyntheticOperator.frame(t)``); rotations are not part
     of the truth and stay identity; backend ``synthetic``)."""
     r = BodyPoseResult.invalid("")
     r.valid, r.confidence, r.backend = True, 1.0, "synthetic"
-    r.reason = f"phase={truth.phase} holding={int(truth.holding)}"
+    r.reason = f"phase={truth.phase} holding={int(truth.holding)} t={truth.t:.6f}"
     r.joints_cam = np.asarray(truth.joints_cam, np.float32)
     r.keypoints_2d = np.asarray(truth.keypoints_2d, np.float32)
     r.root_translation = r.joints_cam[0].copy()
