@@ -127,6 +127,9 @@ class Key:
     hold_name: str = ""
 
 
+# The final rest outlasts "3 s after the operator is back at rest" (bench-loop's back-home
+# figure) by the loop's lag.
+FINAL_REST_S = 4.0
 _DEFAULT = (
     Key("raise_side", "side", "rest", 1.5, "hold_side"),
     Key("to_forward", "forward", "rest", 1.5, "hold_forward"),
@@ -137,18 +140,18 @@ _DEFAULT = (
     Key("to_wave", "wave", "rest", 0.0),
     Key("wave", "wave", "rest", 0.0),  # expanded into oscillations below
     Key("both_arms", "v", "v", 1.5, "hold_both"),
-    Key("lower", "rest", "rest", 3.0, "rest"),
+    Key("lower", "rest", "rest", FINAL_REST_S, "rest"),
 )
 _SCRIPT_KEYS: dict[str, tuple[Key, ...]] = {
     "default": _DEFAULT,
     "raise": (Key("raise_side", "side", "rest", 1.5, "hold_side"),
-              Key("lower", "rest", "rest", 3.0, "rest")),
+              Key("lower", "rest", "rest", FINAL_REST_S, "rest")),
     "rest": (Key("stand", "rest", "rest", 6.0, "rest"),),
 }
 SCRIPTS: dict[str, str] = {
     "default": "rest 2 s; right arm sideways, forward, up (1.5 s holds); elbow flex; a reach "
-               "forward-right; a wave (3 s); both arms raised in a V; back to rest (3 s)",
-    "raise": "rest 2 s; right arm raised sideways, held 1.5 s; back to rest (3 s)",
+               "forward-right; a wave (3 s); both arms raised in a V; back to rest (4 s)",
+    "raise": "rest 2 s; right arm raised sideways, held 1.5 s; back to rest (4 s)",
     "rest": "standing still, arms at rest",
 }
 START_REST_S = 2.0
