@@ -52,7 +52,8 @@ def test_synthetic_operator_drives_the_robot_and_it_comes_back(tmp_path: Path) -
     assert m and float(m[1]) >= 80.0 and int(m[2]) >= 50, log[-3000:]
     m = re.search(r"the hand moved up to (\d+) mm", proc.stdout)
     assert m and int(m[1]) >= 100, log[-3000:]  # the wrist moves ~0.6 m; a G1 hand ~0.6 m
-    m = re.search(r"direction fidelity at the holds [^:]*: hold_side ([-\d.]+)", proc.stdout)
+    m = re.search(r"direction fidelity at the holds [^:]*: hold_side \(right\) ([-\d.]+)",
+                  proc.stdout)
     assert m and float(m[1]) >= 0.8, log[-3000:]
     m = re.search(r"back to rest: (\d+) mm from the robot's pose", proc.stdout)
     assert m and int(m[1]) <= 60, log[-3000:]

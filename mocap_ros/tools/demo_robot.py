@@ -52,7 +52,8 @@ MIN_TRACKING = 0.8
 # the demo fails only on a robot that stayed away). Not bench-loop's "from home": teleop maps
 # the operator's rest to its own pose, for the G1 ~0.2 m from the model's home.
 MAX_HOME_MM = 60.0
-PICTURE_PHASE = {"g1": "hold_both", "fr3": "hold_side"}
+# the clearest hold to picture: the right arm out sideways (both robots follow that arm)
+PICTURE_PHASE = {"g1": "hold_side", "fr3": "hold_side"}
 _QOS = QoSProfile(depth=200, history=HistoryPolicy.KEEP_LAST,
                   reliability=ReliabilityPolicy.BEST_EFFORT)
 
@@ -132,7 +133,8 @@ def _fmt(v: float, spec: str, unit: str = "") -> str:
 
 
 def summary(r: dict[str, Any], frames: int) -> list[str]:
-    holds = ", ".join(f"{h['phase']} {_fmt(h['cosine'], '.2f')}" for h in r["holds"])
+    holds = ", ".join(f"{h['phase']} ({h['side']}) {_fmt(h['cosine'], '.2f')}"
+                      for h in sorted(r["holds"], key=lambda h: h["start"]))
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items(),
                                                       key=lambda kv: -kv[1]))
     return [
