@@ -18,18 +18,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The loop test checks that the robot follows and comes back, not issue 19's latency goals
 # (bench-loop measures those): 10 fps at 320x240 (the estimator sees the same figure; the
-# render and the image messages cost a quarter) and a staleness cap of 1 s, because on a
-# 2-core machine running other work frame -> pose p95 reached 0.9 s and the default 0.5 s
-# cap then holds most steps. Tracking, motion and return to rest are asserted as shipped.
+# render and the image messages cost a quarter) and a staleness cap of 2 s, because on this
+# 2-core machine running other work (load average 12-15) frame -> pose p95 reached 0.8-1.0 s:
+# the default 0.5 s cap then held most steps (8-11 % tracking), a 1 s cap still failed one
+# run in three. A dead estimator, teleop or robot fails regardless (no poses, no commands,
+# no motion). Tracking, motion and return to rest are asserted as shipped.
 _LOOP = """
 import os, sys
 os.environ.setdefault("MUJOCO_GL", "egl")
 from mocap_ros.tools.demo_robot import run_robot_demo
 sys.exit(run_robot_demo("", robot=sys.argv[1], script="raise", rate_hz=10.0, out=sys.argv[2],
-                        size=(320, 240), teleop_overrides={"pose_timeout_max": 1.0}))
+                        size=(320, 240), teleop_overrides={"pose_timeout_max": 2.0}))
 """
 
 
+@pytest.mark.slow  # ~20-30 s: a 10 s script through the whole loop, plus start-up
 def test_synthetic_operator_drives_the_robot_and_it_comes_back(tmp_path: Path) -> None:
     """The whole loop over DDS: the rendered operator raises the right arm sideways and lowers
     it (script raise); camera_node -> mocap_node -> teleop_node (enabled) -> sim_robot. The

@@ -149,12 +149,12 @@ _SCRIPT_KEYS: dict[str, tuple[Key, ...]] = {
     "rest": (Key("stand", "rest", "rest", 6.0, "rest"),),
 }
 SCRIPTS: dict[str, str] = {
-    "default": "rest 2 s; right arm sideways, forward, up (1.5 s holds); elbow flex; a reach "
+    "default": "rest 3 s; right arm sideways, forward, up (1.5 s holds); elbow flex; a reach "
                "forward-right; a wave (3 s); both arms raised in a V; back to rest (4 s)",
-    "raise": "rest 2 s; right arm raised sideways, held 1.5 s; back to rest (4 s)",
+    "raise": "rest 3 s; right arm raised sideways, held 1.5 s; back to rest (4 s)",
     "rest": "standing still, arms at rest",
 }
-START_REST_S = 2.0
+START_REST_S = 3.0  # the loop starts (first pose, teleop enabled) and settles at rest
 WAVE_S, WAVE_HZ, WAVE_DEG = 3.0, 1.0, 20.0  # peak forearm speed 2 pi 1 Hz 20 deg = 126 deg/s
 
 
