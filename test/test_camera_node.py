@@ -285,7 +285,7 @@ def test_synthetic_operator_streams_in_real_time_with_its_truth(ctx):
     viewer.node.create_subscription(BodyPose, "synthetic/truth", truths.append, 50)
     ex = make_executor(ctx, cam, viewer.node)
     try:
-        assert wait_for(lambda: len(viewer.images) >= 25 and len(truths) >= 25, ex,
+        assert wait_for(lambda: len(viewer.images) >= 40 and len(truths) >= 40, ex,
                         timeout=30), (len(viewer.images), len(truths))
         wait_for(lambda: False, ex, timeout=0.3)  # the truths of the last images
     finally:

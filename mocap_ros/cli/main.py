@@ -47,9 +47,13 @@ def _robot_demo(args: argparse.Namespace) -> int:
     cfg = with_default_assets(config_from_args(args))
     overrides = {k: v for k, v in dataclasses.asdict(cfg).items()
                  if v != getattr(MocapConfig(), k)}
-    return run_robot_demo(cfg.assets_dir, robot=args.robot, frames=args.frames,
-                          rate_hz=args.rate, out=args.out, video=args.video,
-                          overrides=overrides)
+    try:
+        return run_robot_demo(cfg.assets_dir, robot=args.robot, script=args.script,
+                              rate_hz=args.rate, out=args.out, video=args.video,
+                              overrides=overrides)
+    except ValueError as exc:
+        print(f"mocap-ros demo: error: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_bench_teleop(args: argparse.Namespace) -> int:
@@ -70,7 +74,8 @@ def next_steps() -> str:
     return (
         "Try next: mocap-ros up --camera 0   (a USB camera; or /dev/video2, clip.mp4, frames/)\n"
         "  mocap-ros process clip.mp4 --render out.mp4 --jsonl poses.jsonl   (video or folder)\n"
-        f"  mocap-ros up --camera 0 --teleop fr3{sim}   (teleop starts disabled: README)\n"
+        "  mocap-ros demo --robot g1   (a synthetic operator drives the simulated G1; then "
+        f"you: mocap-ros up --camera 0 --teleop g1{sim})\n"
         "  mocap-ros sample-bag /tmp/b; mocap-ros process /tmp/b --out /tmp/p; "
         "mocap-ros replay /tmp/p")
 
@@ -129,8 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--core", action="store_true", help="run the core pipeline without ROS")
     p.add_argument("--frames", type=int, default=60, help="how many sample frames to publish")
     p.add_argument("--rate", type=float, default=15.0, help="frames per second to publish")
-    p.add_argument("--robot", choices=("fr3", "g1"), help="close the loop: mocap_node -> "
-                   "teleop_node (enabled) -> sim_robot, all in this process")
+    p.add_argument("--robot", choices=("fr3", "g1"), help="close the loop: a synthetic "
+                   "operator (camera_node source synthetic:SCRIPT) -> mocap_node -> teleop_node "
+                   "(enabled) -> sim_robot, all in this process; exits 1 when the robot did "
+                   "not follow")
+    p.add_argument("--script", default="default", help="--robot: the operator's script "
+                   "(default, raise, rest: docs/synthetic_operator.md)")
     p.add_argument("--out", default="demo_robot.png", help="--robot: the picture (PNG)")
     p.add_argument("--video", help="--robot: also an MP4 of every pose")
     p.set_defaults(func=cmd_demo)

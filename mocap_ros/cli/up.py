@@ -8,10 +8,14 @@ message says why).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    # MuJoCo picks its OpenGL when first imported (sim_robot imports it before camera_node
+    # renders a synthetic operator): off-screen EGL unless the user chose
+    os.environ.setdefault("MUJOCO_GL", "egl")
     try:
         from mocap_ros.ros.up import run_up
     except ImportError as exc:

@@ -76,6 +76,7 @@ class SyntheticSource(FrameSource):
         self._start_wall = 0.0
         self._truth: OperatorTruth | None = None
         self._gl_thread: int | None = None
+        self._gl_error = ""
         self.requested = {"script": self.script, "figure": self.figure, "fps": f"{fps:g}",
                           "size": f"{self.op.width}x{self.op.height}"}
 
@@ -95,11 +96,16 @@ class SyntheticSource(FrameSource):
         return frame
 
     def _open(self) -> None:
+        if self._gl_error:
+            # MuJoCo's GL platform is fixed for the process: retrying cannot help, and a
+            # second context attempt after this failure aborts the process in MuJoCo
+            raise SourceUnavailableError(self._gl_error)
         self._gl_thread = threading.get_ident()
         try:
             self.op.render(0.0)  # makes the GL context in this (the reading) thread
         except RuntimeError as exc:
-            raise SourceUnavailableError(str(exc)) from exc
+            self._gl_error = f"{exc} (not retried: restart the process with MUJOCO_GL set)"
+            raise SourceUnavailableError(self._gl_error) from exc
         self.granted = dict(self.requested)
 
     def _describe_open(self) -> str:
@@ -153,11 +159,12 @@ class SyntheticSource(FrameSource):
 
 def truth_result(truth: OperatorTruth) -> BodyPoseResult:
     """The truth as a BodyPoseResult for ``synthetic/truth`` (valid, confidence 1, joints and
-    keypoints exact; ``reason`` carries ``phase=NAME holding=0|1``; rotations are not part
+    keypoints exact; ``reason`` carries ``phase=NAME holding=0|1 t=SCRIPT_SECONDS`` (the
+    script time re-renders the frame: ``SyntheticOperator.frame(t)``); rotations are not part
     of the truth and stay identity; backend ``synthetic``)."""
     r = BodyPoseResult.invalid("")
     r.valid, r.confidence, r.backend = True, 1.0, "synthetic"
-    r.reason = f"phase={truth.phase} holding={int(truth.holding)}"
+    r.reason = f"phase={truth.phase} holding={int(truth.holding)} t={truth.t:.6f}"
     r.joints_cam = np.asarray(truth.joints_cam, np.float32)
     r.keypoints_2d = np.asarray(truth.keypoints_2d, np.float32)
     r.root_translation = r.joints_cam[0].copy()

@@ -1,64 +1,170 @@
-"""`mocap-ros demo --robot fr3|g1`: the whole loop in one process, over DDS, no robot.
+"""`mocap-ros demo --robot fr3|g1`: a synthetic operator drives the simulated robot.
 
-sample frames (FramePlayer) -> mocap_node -> teleop_node (enabled here, once the simulated
-robot publishes joint_states: the demo only) -> sim_robot. Prints the tracking error (robot
-vs teleop command), the lag (the time shift that best lays the robot's motion onto the
-command, and frame -> pose), contacts and limit counts; writes a picture: the last camera
-frame with the estimated skeleton beside the robot (rendered off-screen, or drawn with cv2
-from the body positions when no OpenGL works), and with ``video`` an MP4 of every pose.
+camera_node (``source: synthetic:SCRIPT``: a rendered person with known arm motion,
+docs/synthetic_operator.md) -> mocap_node -> teleop_node (enabled by the demo once a valid
+pose and the robot's joint_states have come) -> sim_robot, in one process (``mocap-ros up``'s
+machinery), over DDS. The figures are bench-loop's (:mod:`mocap_ros.tools.bench_loop`, one
+implementation): the share of enabled control steps that track, the lag of the robot hand
+behind the operator's wrist, direction fidelity at each hold, the hand's distance from home
+3 s after the operator is back at rest, contacts. The demo exits 1 saying why when the robot
+did not follow (:func:`verdict`).
+
+The picture: a frame late in a hold (the robot has arrived) re-rendered from the truth's
+script time, the estimated skeleton of that very frame drawn on the figure, beside the robot
+in the joint state it had then. ``video``: the same for every pose.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
+import math
+import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
-import rclpy
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
-from std_srvs.srv import SetBool
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from mocap_ros.core.skeleton import PARENTS
-from mocap_ros.msg import BodyPose, TeleopStatus
+from mocap_ros.core.result import BodyPoseResult
+from mocap_ros.msg import BodyPose
+from mocap_ros.offline.render import draw_skeleton_2d
+from mocap_ros.robots.model import load_robot
 from mocap_ros.robots.sim import SimRobot
-from mocap_ros.ros.sim_robot import SimRobotNode, config_path
-from mocap_ros.ros.teleop_node import TeleopNode
-from mocap_ros.tools.demo import FramePlayer
+from mocap_ros.tools.bench_loop import (
+    MOVED_M,
+    LoopRecord,
+    RobotKinematics,
+    analyse,
+    make_recorder,
+)
+from mocap_ros.tools.loop_metrics import TRUTH_TOPIC, distance_after
 
 PANEL_H = 480
+# The demo fails when the robot did not follow. Tracking: the share of enabled control steps
+# teleop spent following; on this 2-core machine the demo measured 95-100 % (docs), so under
+# 80 % something is wrong (stale or invalid poses), not merely slow. Moved: the robot hand's
+# largest displacement from home; the scripts move the wrist 0.4-0.8 m, which every shipped
+# robot answers with > 100 mm, so < MOVED_M (20 mm) is a robot that did not move.
+MIN_TRACKING = 0.8
+# Back at rest: 3 s after the operator's arms are down again, the hand within this of where
+# it stood while the operator stood at rest before the first move (issue 19's goal is 30 mm;
+# the demo fails only on a robot that stayed away). Not bench-loop's "from home": teleop maps
+# the operator's rest to its own pose, for the G1 ~0.2 m from the model's home.
+MAX_HOME_MM = 60.0
+# the clearest hold to picture: the right arm out sideways (both robots follow that arm)
+PICTURE_PHASE = {"g1": "hold_side", "fr3": "hold_side"}
+_QOS = QoSProfile(depth=200, history=HistoryPolicy.KEEP_LAST,
+                  reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
-class Recorder(Node):
-    """Poses (with the frame they came from), teleop status and robot positions."""
+def _s(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
 
-    def __init__(self) -> None:
-        super().__init__("demo_recorder")
-        self.poses: list[tuple[BodyPose, float]] = []
-        self.status: list[tuple[float, TeleopStatus]] = []
-        self.create_subscription(BodyPose, "mocap/body_pose", self._on_pose, 50)
-        self.create_subscription(TeleopStatus, "teleop/status", self._on_status, 50)
+
+class FrameKeeper(Node):
+    """The estimated 2D keypoints and the script time of every frame, by image stamp (the
+    picture and video re-render a frame from its script time: no images are kept)."""
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__("demo_frames", context=ctx)
+        self.keypoints: dict[float, np.ndarray] = {}
+        self.script_t: dict[float, float] = {}
+        self.create_subscription(BodyPose, "/mocap/body_pose", self._on_pose, _QOS)
+        self.create_subscription(BodyPose, TRUTH_TOPIC, self._on_truth, _QOS)
 
     def _on_pose(self, msg: BodyPose) -> None:
-        self.poses.append((msg, time.monotonic()))
+        if msg.valid and len(msg.keypoints_2d) >= 48:
+            self.keypoints[_s(msg.header.stamp)] = np.asarray(msg.keypoints_2d,
+                                                              np.float64).reshape(-1, 2)
 
-    def _on_status(self, msg: TeleopStatus) -> None:
-        self.status.append((time.monotonic(), msg))
+    def _on_truth(self, msg: BodyPose) -> None:
+        fields = dict(p.split("=", 1) for p in msg.reason.split() if "=" in p)
+        if "t" in fields:
+            self.script_t[_s(msg.header.stamp)] = float(fields["t"])
 
 
-def draw_skeleton(rgb: np.ndarray, pose: BodyPose | None) -> np.ndarray:
-    canvas = np.ascontiguousarray(rgb).copy()
-    if pose is not None and pose.valid and len(pose.keypoints_2d) >= 2 * len(PARENTS):
-        kp = np.asarray(pose.keypoints_2d, np.float64).reshape(-1, 2)
-        limit = 4 * max(canvas.shape)
-        kp = np.round(np.clip(kp, -limit, limit)).astype(int)
-        for j, p in enumerate(PARENTS):
-            if p >= 0:
-                cv2.line(canvas, tuple(kp[p]), tuple(kp[j]), (40, 220, 60), 3)
-    return canvas
+def back_to_rest_mm(record: LoopRecord, r: dict[str, Any]) -> float:
+    """The hands' largest distance, 3 s after the operator's final rest began, from where
+    they stood during the operator's first rest (after teleop was enabled and had 0.8 s to
+    get there; else the last 0.3 s before the first move). NaN without both."""
+    s = r["_series"]
+    t_op, t_js, disp = s["t_op"], s["t_js"], s["robot_disp"]
+    moving = [t for t, p in zip(t_op, record.truth_phase, strict=True) if p != "rest"]
+    if not moving or s["t_rest"] is None:
+        return float("nan")
+    t_move = moving[0]
+    t_from = (record.enabled_at or t_move) + 0.8
+    if t_move - t_from < 0.3:
+        t_from = t_move - 0.3
+    w = (t_js >= t_from) & (t_js <= t_move)
+    if not w.any():
+        return float("nan")
+    rest = disp - disp[w].mean(axis=0)
+    n = s["n_arms"]
+    return 1e3 * max(distance_after(t_js, rest[:, 3 * k:3 * k + 3], s["t_rest"], 3.0)
+                     for k in range(n))
+
+
+def verdict(r: dict[str, Any], min_tracking: float = MIN_TRACKING,
+            max_home_mm: float = MAX_HOME_MM) -> list[str]:
+    """Why the robot did not follow (empty: it did)."""
+    why = []
+    if r["enabled_steps"] == 0:
+        why.append("teleop was never enabled" + (f" ({r['enable_error']})"
+                                                 if r.get("enable_error") else ""))
+    elif r["tracking_share"] < min_tracking:
+        held = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items(),
+                                                      key=lambda kv: -kv[1]))
+        why.append(f"teleop tracked {r['tracking_share']:.0%} of enabled control steps "
+                   f"(< {min_tracking:.0%}; held: {held or '-'})")
+    if not r["moved_mm"] >= 1e3 * MOVED_M:
+        why.append(f"the robot hand moved at most {r['moved_mm']:.0f} mm (< "
+                   f"{1e3 * MOVED_M:.0f} mm) while the operator's wrist moved")
+    if not r["back_to_rest_mm"] <= max_home_mm:
+        why.append(f"the robot hand was {r['back_to_rest_mm']:.0f} mm from its rest pose 3 s "
+                   f"after the operator's final rest (> {max_home_mm:.0f} mm)")
+    return why
+
+
+def _fmt(v: float, spec: str, unit: str = "") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else \
+        f"{format(v, spec)}{unit}"
+
+
+def summary(r: dict[str, Any], frames: int) -> list[str]:
+    holds = ", ".join(f"{h['phase']} ({h['side']}) {_fmt(h['cosine'], '.2f')}"
+                      for h in sorted(r["holds"], key=lambda h: h["start"]))
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items(),
+                                                      key=lambda kv: -kv[1]))
+    return [
+        f"poses: {r['valid_poses']} valid of {frames} frames, {r['poses_per_s']:.1f}/s; "
+        f"frame -> pose p50 {_fmt(r['latency_p50_ms'], '.0f', ' ms')}, p95 "
+        f"{_fmt(r['latency_p95_ms'], '.0f', ' ms')}",
+        f"tracking: {r['tracking_share']:.1%} of {r['enabled_steps']} enabled control steps"
+        + (f" (held: {reasons})" if reasons else ""),
+        f"lag robot hand vs operator wrist: {_fmt(r['lag_ms'], '.0f', ' ms')} (fit "
+        f"{_fmt(r['lag_score'], '.2f')}); the hand moved up to {r['moved_mm']:.0f} mm",
+        f"direction fidelity at the holds (cosine robot hand vs operator wrist): "
+        f"{holds or 'n/a'}",
+        f"back to rest: {_fmt(r['back_to_rest_mm'], '.0f', ' mm')} from the robot's pose at "
+        f"the operator's first rest, 3 s after the final rest began (from the model's home: "
+        f"{_fmt(r['back_home_mm'], '.0f', ' mm')})",
+        f"contacts: {r['contacts']} ticks with contact"
+        + (f" ({r['contact_pairs']})" if r.get("contact_pairs") else "")
+        + f"; largest commanded acceleration / limit {_fmt(r['accel_ratio_max'], '.2f')}",
+    ]
+
+
+# ------------------------------------------------------------------------------ pictures
+def _skeleton_on(rgb: np.ndarray, keypoints: np.ndarray | None) -> np.ndarray:
+    img = np.ascontiguousarray(rgb[..., ::-1]).copy()  # BGR for cv2's colours
+    if keypoints is not None:
+        res = BodyPoseResult.invalid("")
+        res.valid = True
+        res.keypoints_2d = keypoints.astype(np.float32)
+        draw_skeleton_2d(img, res, names=False)
+    return img[..., ::-1]
 
 
 def draw_robot_cv2(sim: SimRobot, size: tuple[int, int]) -> np.ndarray:
@@ -81,134 +187,156 @@ def draw_robot_cv2(sim: SimRobot, size: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
-def robot_panel(sim: SimRobot, size: tuple[int, int], use_gl: list[bool]) -> np.ndarray:
-    if use_gl[0]:
-        try:
-            return sim.render(*size)
-        except RuntimeError as exc:
-            print(f"no off-screen OpenGL ({exc}); drawing the robot with cv2 instead")
-            use_gl[0] = False
-    return draw_robot_cv2(sim, size)
+class Pictures:
+    """Camera frame (re-rendered) + estimated skeleton | robot at a joint state."""
+
+    def __init__(self, script: str, robot: str, size: tuple[int, int]) -> None:
+        from mocap_ros.scene.operator import SyntheticOperator
+
+        # without the sensor noise (grey +-2): the same scene, a PNG a fifth the size
+        self.op = SyntheticOperator(script=script, width=size[0], height=size[1], noise=0.0)
+        self.sim = SimRobot(load_robot(robot))
+        self.use_gl = True
+
+    def robot(self, names: list[str], positions: list[float]) -> np.ndarray:
+        q = self.sim.home.copy()
+        index = {n: i for i, n in enumerate(self.sim.joint_names)}
+        for n, v in zip(names, positions, strict=False):
+            if n in index:
+                q[index[n]] = v
+        self.sim.reset(q)
+        size = (PANEL_H * 4 // 3, PANEL_H)
+        if self.use_gl:
+            try:
+                return self.sim.render(*size)
+            except RuntimeError as exc:
+                print(f"no off-screen OpenGL ({exc}); drawing the robot with cv2 instead")
+                self.use_gl = False
+        return draw_robot_cv2(self.sim, size)
+
+    def compose(self, script_t: float, keypoints: np.ndarray | None, names: list[str],
+                positions: list[float], caption: str) -> np.ndarray:
+        left = _skeleton_on(self.op.render(script_t), keypoints)
+        scale = PANEL_H / left.shape[0]
+        left = cv2.resize(left, (int(left.shape[1] * scale), PANEL_H))
+        out = np.hstack([left, self.robot(names, positions)])
+        (tw, th), _ = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1)
+        cv2.rectangle(out, (4, PANEL_H - 18 - th), (16 + tw, PANEL_H - 4), (30, 30, 30), -1)
+        cv2.putText(out, caption, (10, PANEL_H - 11), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+        return out
+
+    def close(self) -> None:
+        self.op.close()
+        self.sim.close()
 
 
-def composite(frame: np.ndarray, pose: BodyPose | None, sim: SimRobot, use_gl: list[bool],
-              caption: str) -> np.ndarray:
-    left = draw_skeleton(frame, pose)
-    scale = PANEL_H / left.shape[0]
-    left = cv2.resize(left, (int(left.shape[1] * scale), PANEL_H))
-    right = robot_panel(sim, (PANEL_H * 4 // 3, PANEL_H), use_gl)
-    out = np.hstack([left, right])
-    cv2.putText(out, caption, (10, PANEL_H - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                (255, 255, 255), 2)
-    return out
+def _joint_state_at(record: LoopRecord, t: float) -> tuple[list[str], list[float]]:
+    i = int(np.argmin(np.abs(np.asarray(record.js_t) - t)))
+    return record.js_names[i], record.js_pos[i]
 
 
-def best_lag(t_cmd: np.ndarray, cmd: np.ndarray, t_q: np.ndarray, q: np.ndarray) -> float:
-    """Seconds (1 ms steps, up to 0.5 s) by which q trails the command."""
-    if t_cmd.size < 10 or np.ptp(cmd) < 1e-3:
-        return float("nan")
-    shifts = np.arange(0.0, 0.5, 0.001)
-    errs = [float(np.mean((np.interp(t_q, t_cmd + s, cmd) - q) ** 2)) for s in shifts]
-    return float(shifts[int(np.argmin(errs))])
+def _picture_frame(record: LoopRecord, frames: FrameKeeper, phase: str) -> float | None:
+    """The stamp of the last frame with an estimate inside the last ``phase`` hold (else
+    inside any hold, else any frame with an estimate)."""
+    stamps = [t for t in frames.keypoints if t in frames.script_t]
+    if not stamps:
+        return None
+    by_phase = dict(zip(record.truth_t, record.truth_phase, strict=True))
+    for want in (phase, "hold_"):
+        cands = [t for t in stamps if by_phase.get(t, "").startswith(want)]
+        if cands:
+            return max(cands)
+    return max(stamps)
 
 
-def run_robot_demo(assets_dir: str, robot: str = "fr3", frames: int = 60, rate_hz: float = 15.0,
-                   out: str = "demo_robot.png", video: str | None = None,
-                   overrides: dict | None = None) -> int:
-    from mocap_ros.ros.mocap_node import MocapNode
-    from mocap_ros.tools.frames import bench_frames
-
-    imgs, _ = bench_frames(frames)
-    rclpy.init()
-    params = {"assets_dir": assets_dir, **(overrides or {})}
-    mocap = MocapNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
-    teleop = TeleopNode(parameter_overrides=[
-        Parameter("robot_config", value=str(config_path(f"teleop_{robot}.yaml")))])
-    sim = SimRobotNode(parameter_overrides=[Parameter("robot", value=robot)])
-    player, rec = FramePlayer(imgs, rate_hz), Recorder()
-    nodes = (mocap, teleop, sim, player, rec)
-    ex = MultiThreadedExecutor(num_threads=3)
-    for n in nodes:
-        ex.add_node(n)
-    names = list(teleop.joint_map.names)
-    idx = [sim.names.index(n) for n in names]
-    print(f"mocap_ros robot demo: {frames} frames at {rate_hz:g} Hz -> mocap_node -> "
-          f"teleop_node ({teleop.joint_map.robot}, enabled by the demo) -> sim_robot ({robot})")
-    trace_t: list[float] = []
-    trace_q: list[np.ndarray] = []
-    use_gl = [True]
-    writer = None
-    t0 = time.monotonic()
+def write_pictures(record: LoopRecord, frames: FrameKeeper, result: dict[str, Any],
+                   script: str, robot: str, out: str, video: str | None,
+                   size: tuple[int, int]) -> None:
+    pics = Pictures(script, robot, size)
     try:
-        deadline = t0 + frames / rate_hz + 60.0
-        last_sent = None
-        while time.monotonic() < deadline:
-            ex.spin_once(timeout_sec=0.01)
-            trace_t.append(time.monotonic())
-            trace_q.append(sim.sim.positions[idx])
-            if not teleop.controller.enabled and rec.poses and sim.commands_received == 0:
-                resp = teleop._on_enable(SetBool.Request(data=True), SetBool.Response())
-                print(f"teleop: {resp.message}")
-            if player.sent:
-                last_sent = max(player.sent.values())
-            if video and rec.poses and (writer is None or len(rec.poses) > writer[1]):
-                msg = rec.poses[-1][0]
-                key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-                i = sorted(player.sent).index(key) if key in player.sent else None
-                if i is not None:
-                    img = composite(imgs[i], msg, sim.sim, use_gl, f"{robot} pose {i}")
-                    if writer is None:
-                        vw = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), rate_hz,
+        t = _picture_frame(record, frames, PICTURE_PHASE.get(robot, "hold_side"))
+        if t is None:
+            print("picture: no frame with an estimate to draw")
+        else:
+            phase = dict(zip(record.truth_t, record.truth_phase, strict=True)).get(t, "")
+            # the robot a lag later: the state it reached for this frame
+            lag = result["lag_ms"] / 1e3 if np.isfinite(result["lag_ms"]) else 0.0
+            pic = pics.compose(frames.script_t[t], frames.keypoints[t],
+                               *_joint_state_at(record, t + lag),
+                               f"{robot}: {phase}, tracking {result['tracking_share']:.0%}, "
+                               f"lag {_fmt(result['lag_ms'], '.0f', ' ms')}")
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(out, pic[..., ::-1])
+        if video:
+            writer = None
+            fps = max(1.0, float(result.get("frames_per_s") or 15.0))
+            for ts in sorted(frames.script_t):
+                img = pics.compose(frames.script_t[ts], frames.keypoints.get(ts),
+                                   *_joint_state_at(record, ts), f"{robot} t={ts:.2f}")
+                if writer is None:
+                    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), fps,
                                              (img.shape[1], img.shape[0]))
-                        writer = [vw, 0]
-                    writer[0].write(img[..., ::-1])
-                    writer[1] = len(rec.poses)
-            if player.done and last_sent is not None and time.monotonic() - last_sent > 2.0:
-                break
-        stamps = sorted(player.sent)
-        last_pose = rec.poses[-1][0] if rec.poses else None
-        li = len(imgs) - 1
-        if last_pose is not None:
-            key = (last_pose.header.stamp.sec, last_pose.header.stamp.nanosec)
-            li = stamps.index(key) if key in stamps else li
-        contacts = sim.contact_report()
-        limits = sim.monitor.summary()
-        pic = composite(imgs[li], last_pose, sim.sim, use_gl,
-                        f"{robot}: frame {li}, contacts {contacts['ticks_with_contact']}")
+                writer.write(img[..., ::-1])
+            if writer is not None:
+                writer.release()
     finally:
-        if writer is not None:
-            writer[0].release()
-        ex.shutdown()
-        for n in nodes:
-            n.destroy_node()
-        rclpy.try_shutdown()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(out, pic[..., ::-1])
-    # tracking: the robot vs the teleop command at each status message
-    st = [(t, np.array(m.command)) for t, m in rec.status if len(m.command) == len(names)]
-    tq, q = np.array(trace_t), np.array(trace_q)
-    lat = [(arr - player.sent[(m.header.stamp.sec, m.header.stamp.nanosec)]) * 1e3
-           for m, arr in rec.poses if (m.header.stamp.sec, m.header.stamp.nanosec) in player.sent]
-    print(f"poses received {len(rec.poses)} of {len(player.sent)} frames"
-          + (f"; frame -> pose median {statistics.median(lat):.0f} ms" if lat else ""))
-    if st:
-        tc = np.array([t for t, _ in st])
-        cmd = np.array([c for _, c in st])
-        at = np.array([np.interp(tc, tq, q[:, j]) for j in range(len(names))]).T
-        err = np.abs(at - cmd)
-        moving = int(np.argmax(np.ptp(cmd, axis=0)))
-        lag = best_lag(tc, cmd[:, moving], tq, q[:, moving])
-        print(f"tracking error robot vs command: RMS {np.sqrt(np.mean(err ** 2)):.4f} rad, "
-              f"max {err.max():.4f} rad over {len(st)} commands")
-        print(f"robot lag behind the command ({names[moving]}, moved "
-              f"{np.ptp(cmd[:, moving]):.3f} rad): "
-              + ("n/a (no motion)" if np.isnan(lag) else f"{lag * 1e3:.0f} ms"))
-    else:
-        print("teleop sent no commands (no valid pose reached it)")
-    print(f"contacts: {contacts['ticks_with_contact']} ticks with contact, pairs "
-          f"{contacts['pairs'] or 'none'}; limits: {limits['velocity_exceeded']} commands over "
-          f"velocity, {limits['acceleration_exceeded']} over acceleration "
-          f"(of {limits['commands']})")
-    print(f"picture: {out}" + (f"; video: {video}" if video else "")
-          + ("" if use_gl[0] else " (robot drawn with cv2: no off-screen OpenGL)"))
-    return 0 if rec.poses else 1
+        pics.close()
+
+
+# ------------------------------------------------------------------------------ the demo
+def run_robot_demo(assets_dir: str, robot: str = "fr3", script: str = "default",
+                   rate_hz: float = 15.0, out: str = "demo_robot.png", video: str | None = None,
+                   overrides: dict | None = None, min_tracking: float = MIN_TRACKING,
+                   max_home_mm: float = MAX_HOME_MM,
+                   size: tuple[int, int] = (640, 480),
+                   teleop_overrides: dict | None = None) -> int:
+    """Run the loop for the script (to its end and its last pose), print the figures and
+    the verdict, write the picture; 0 when the robot followed, 1 (saying why) when not.
+    ``teleop_overrides``: teleop_node parameters besides the robot map (tests)."""
+    from mocap_ros.ros.up import config_dir, robot_config_path, run_up
+    from mocap_ros.scene.operator import SCRIPTS, SyntheticOperator
+
+    if script not in SCRIPTS:
+        raise ValueError(f"unknown script {script!r} (scripts: {', '.join(SCRIPTS)})")
+    duration = SyntheticOperator(script=script).duration
+    kin = RobotKinematics.from_config(robot, robot_config_path(robot, config_dir()))
+    record = LoopRecord()
+    keep: list[Any] = []
+
+    def extra(ctx: Any) -> list[Any]:
+        keep.extend([make_recorder(ctx, record), FrameKeeper(ctx)])
+        return list(keep)
+
+    mocap = {**({"assets_dir": assets_dir} if assets_dir else {}), **(overrides or {})}
+    print(f"mocap_ros robot demo: synthetic operator ({script}, {duration:.1f} s) at "
+          f"{rate_hz:g} fps -> mocap_node -> teleop_node ({robot}, enabled by the demo) -> "
+          f"sim_robot, one process over DDS")
+    domain = os.environ.get("ROS_DOMAIN_ID")
+    run_up(f"synthetic:{script}", teleop=robot, sim=True, mocap_overrides=mocap,
+           camera_overrides={"fps": float(rate_hz), "width": size[0], "height": size[1],
+                             "loop": False, "realtime": True},
+           # to the script's end and its last pose (start-up is not the operator's time);
+           # the duration only bounds a stuck run
+           exit_at_end=True, duration=duration + 60.0,
+           domain_id=int(domain) if domain else None,
+           teleop_overrides=teleop_overrides, extra_nodes=extra, out=lambda _line: None)
+    frames: FrameKeeper = keep[1]
+    try:
+        result = analyse(record, kin, min_tracking=min_tracking)
+    except ValueError as exc:
+        print(f"the robot did NOT follow: {exc}")
+        return 1
+    result["back_to_rest_mm"] = back_to_rest_mm(record, result)
+    for line in summary(result, len(record.truth_t)):
+        print(line)
+    write_pictures(record, frames, result, script, robot, out, video, size)
+    print(f"picture: {out}" + (f"; video: {video}" if video else ""))
+    why = verdict(result, min_tracking, max_home_mm)
+    if why:
+        print("the robot did NOT follow: " + "; ".join(why))
+        return 1
+    print(f"the robot followed: tracking {result['tracking_share']:.0%} (>= "
+          f"{min_tracking:.0%}), hand moved {result['moved_mm']:.0f} mm, back within "
+          f"{result['back_to_rest_mm']:.0f} mm of its rest pose")
+    return 0
