@@ -147,5 +147,7 @@ def _hri_bridge(context, *_, **__):
         return []
     return [Node(
         package="mocap_ros", executable="hri_bridge", name="hri_bridge", output="screen",
-        remappings=[("image_raw", arg("image_topic")), ("camera_info", arg("camera_info_topic"))],
+        remappings=[("image_raw", arg("image_topic")),
+                    ("image_raw/compressed", [arg("image_topic"), "/compressed"]),
+                    ("camera_info", arg("camera_info_topic"))],
     )]

@@ -95,6 +95,7 @@ class HriBridge(Node):
         self._size: tuple[int, int] | None = None  # image width, height (camera_info)
         self._images: deque[Image] = deque(maxlen=5)
         self._followed: tuple[float, str | None] | None = None  # stamp, id of that frame
+        self._pending_people: People2D | None = None
         self._last_frame = time.monotonic()
         self._tracked_empty_sent = False
         self.tracked_pub = self.create_publisher(IdsList, f"{NS}/tracked", QoSProfile(depth=10))
@@ -124,6 +125,9 @@ class HriBridge(Node):
         self._last_frame = time.monotonic()
         bid = self.ids.followed(msg.valid, int(msg.track_id))
         self._followed = (_stamp_s(msg.header), bid)
+        pending, self._pending_people = self._pending_people, None
+        if pending is not None and abs(_stamp_s(pending.header) - self._followed[0]) < 1e-6:
+            self._on_people(pending)  # it overtook this BodyPose (two topics, no order)
         if bid is None:
             if not self._people_stream():
                 self._publish_tracked(msg.header, [])
@@ -158,9 +162,11 @@ class HriBridge(Node):
         self._size = size
         boxes = np.asarray(msg.boxes, np.float64).reshape(n, 4)
         lms = np.asarray(msg.landmarks, np.float64).reshape(n, N_LANDMARKS, 3)
-        followed_id = None
-        if self._followed is not None and abs(self._followed[0] - _stamp_s(msg.header)) < 1e-6:
-            followed_id = self._followed[1]
+        if self._followed is None or abs(self._followed[0] - _stamp_s(msg.header)) > 1e-6:
+            # this frame's BodyPose has not arrived yet: it says who is followed
+            self._pending_people = msg
+            return
+        followed_id = self._followed[1]
         others = [i for i in range(n) if i != msg.followed or followed_id is None]
         ids = dict(zip(others, self.ids.others([boxes[i] for i in others]), strict=True))
         if followed_id is not None and 0 <= msg.followed < n:
