@@ -164,9 +164,9 @@ def human_joint_state(joints: np.ndarray) -> np.ndarray | None:
     The body frame's z already follows the trunk (hips -> neck), so ``waist`` is 0 and the
     torso frame equals the body frame. The head has only a direction here (neck -> head):
     ``r_head`` and ``p_head`` follow it, ``y_head`` (turning the head) is not estimated: 0.
-    Closed form per limb (no iterative solve: ~0.1 ms). Angles are not clipped to the
-    URDF's limits (robot_state_publisher does not enforce them, and a clipped angle would
-    draw a limb where it is not)."""
+    Closed form per limb, no iterative solve (2.4 ms a skeleton on a loaded 2-core EPYC,
+    load 16). Angles are not clipped to the URDF's limits (robot_state_publisher does not
+    enforce them, and a clipped angle would draw a limb where it is not)."""
     frame = body_frame(joints)
     if frame is None:
         return None
