@@ -254,6 +254,14 @@ def test_single_body_without_lock(ctx):
         assert wait_for(lambda: any(m.ids for m in client.tracked[n:]), ex, timeout=5.0,
                         on_tick=lambda: pose_pub.publish(pose(True)), tick_period=0.3)
         assert client.tracked[-1].ids[0] not in ("", first)  # a new run, a new id
+        # a malformed People2D (boxes for 2 people, landmarks for 1): a counted drop
+        from mocap_ros.msg import People2D
+
+        bad_pub = probe.create_publisher(People2D, "mocap/people", 10)
+        bad = People2D(width=640, height=480, followed=-1, boxes=[0.0] * 8,
+                       landmarks=[0.0] * 99)
+        assert wait_for(lambda: bridge.stats["bad_people"] > 0, ex, timeout=10.0,
+                        on_tick=lambda: bad_pub.publish(bad), tick_period=0.3)
     finally:
         ex.shutdown()
         for nd in (probe, client.node, bridge):

@@ -108,7 +108,7 @@ class HriBridge(Node):
         if self.settings.publish_cropped:
             self.create_subscription(Image, "image_raw", self._images.append, sensor)
         self.create_timer(min(0.5, self.settings.stale_s / 2), self._expire)
-        self.stats = {"frames": 0, "no_image_size": 0, "bad_3d": 0}
+        self.stats = {"frames": 0, "no_image_size": 0, "bad_3d": 0, "bad_people": 0}
 
     # ------------------------------------------------------------------ inputs
     def _on_info(self, msg: CameraInfo) -> None:
@@ -154,6 +154,7 @@ class HriBridge(Node):
         n = len(msg.boxes) // 4
         if len(msg.boxes) != 4 * n or len(msg.landmarks) != 3 * N_LANDMARKS * n \
                 or msg.width == 0 or msg.height == 0:
+            self.stats["bad_people"] += 1
             self.get_logger().warning("dropped a malformed People2D message",
                                       throttle_duration_sec=5.0)
             return
