@@ -204,6 +204,10 @@ def test_several_people_become_rep155_bodies(ctx):
     np.testing.assert_allclose([t.x, t.y, t.z], hips, atol=0.05)  # mid-hips (last frame)
     pos = client.position[tid][-1]
     assert pos.header.frame_id == "cam" and pos.point.z > 0
+    # the body's links as robot_state_publisher would name them (human_description)
+    assert client.tf[f"l_elbow_{tid}"].header.frame_id == f"l_shoulder_{tid}"
+    assert client.tf[f"waist_{tid}"].header.frame_id == f"body_{tid}"
+    assert client.tf[f"head_{tid}"].header.frame_id == f"p_head_{tid}"
     # the others are 2D only
     assert all(not client.joints[b] for b in ids if b != tid)
 

@@ -177,3 +177,37 @@ def test_body_ids_follow_tracks_and_are_never_reused():
     assert set(ids.others([a])).isdisjoint(p)  # retired after max_missed frames
     for bid in [*p, first]:
         assert bid[0].isalpha()
+
+
+def _compose(links: list, root: str = "body") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each link's pose in the root frame, from parent -> child transforms."""
+    pose = {root: (np.zeros(3), np.eye(3))}
+    for parent, child, t, r in links:
+        pt, pr = pose[parent]
+        pose[child] = (pt + pr @ t, pr @ r)
+    return pose
+
+
+def test_link_frames_draw_the_person_limbs():
+    # the model's limbs, posed by the published angles, point where the person's do
+    fore = np.array([1.0, 0.0, -1.0]) / np.sqrt(2)
+    skel = _skeleton(l_upper=(0, 1, 0), l_fore=fore, l_thigh=(np.sin(0.4), 0, -np.cos(0.4)),
+                     l_shin=(0, 0, -1))
+    joints, _, _ = _in_camera(skel, seed=9)
+    q = rep155.human_joint_state(joints)
+    pose = _compose(rep155.human_link_transforms(q))
+    names = {c for _, c, _, _ in rep155.human_link_transforms(q)}
+    assert {"torso", "head", "l_wrist", "r_ankle", "l_elbow", "r_hip"} <= names
+
+    def direction(a: str, b: str) -> np.ndarray:
+        d = pose[b][0] - pose[a][0]
+        return d / np.linalg.norm(d)
+
+    np.testing.assert_allclose(direction("l_shoulder", "l_elbow"), [0, 1, 0], atol=1e-6)
+    np.testing.assert_allclose(direction("l_elbow", "l_wrist"), fore, atol=1e-6)
+    np.testing.assert_allclose(direction("l_hip", "l_knee"), [np.sin(0.4), 0, -np.cos(0.4)],
+                               atol=1e-6)
+    np.testing.assert_allclose(direction("r_elbow", "r_wrist"), [0, 0, -1], atol=1e-6)
+    # the model stands head-up and its left side is +y (REP-103 body axes)
+    assert pose["head"][0][2] > pose["torso"][0][2] > 0 > pose["l_ankle"][0][2]
+    assert pose["l_y_shoulder"][0][1] > 0 > pose["r_y_shoulder"][0][1]

@@ -437,6 +437,12 @@ class HriBridgeSettings:
                          min_value=0, max_value=1000)
     iou: float = _f(0.3, "Box overlap (IoU) with their last box that keeps a person's body id.",
                     min_value=0.01, max_value=1.0)
+    publish_links: bool = _f(True, "Broadcast the body links' TF frames (<link>_<id> of "
+                             "human_description's human-tpl.xacro, posed by joint_states), as "
+                             "robot_state_publisher would; false when you run one per body.")
+    body_height: float = _f(1.65, "Height (m) the link frames' lengths are scaled to "
+                            "(human-tpl.xacro's default, what hri_fullbody instantiates).",
+                            min_value=0.5, max_value=2.5)
     stale_s: float = _f(1.0, "Bodies are dropped from /humans/bodies/tracked when no frame came "
                         "for this long (seconds).", min_value=0.05, max_value=60.0)
 

@@ -192,6 +192,51 @@ def human_joint_state(joints: np.ndarray) -> np.ndarray | None:
     return q
 
 
+# ---------------------------------------------------------------- link frames
+HUMAN_HEIGHT = 1.65  # human-tpl.xacro's default height (m), what hri_fullbody instantiates
+
+
+def _link_table(height: float) -> list[tuple[str, str, str | None, tuple, np.ndarray | None]]:
+    """(link, parent link, moving joint or None (fixed), joint origin xyz, axis) of
+    human-tpl.xacro, its lengths from ``height`` (size_unit = height / 7.5) as the xacro."""
+    su = height / 7.5
+    head_r, neck, neck_sh = su / 2, su * 0.25, su * 0.8
+    upperarm, forearm, torso, waist, thigh, tibia = (su * 1.6, su, su * 2.75, su * 1.2,
+                                                     su * 1.5, su * 2)
+    out = [("waist", "body", "waist", (0, 0, 0), _Y),
+           ("torso", "waist", None, (0, 0, torso), None),
+           ("r_head", "torso", "r_head", (0, 0, neck), _X),
+           ("y_head", "r_head", "y_head", (0, 0, 0), _Z),
+           ("p_head", "y_head", "p_head", (0, 0, 0), -_Y),
+           ("head", "p_head", None, (head_r / 2, 0, head_r), None)]
+    for s, r in (("l", 1), ("r", -1)):
+        out += [(f"{s}_y_shoulder", "torso", f"{s}_y_shoulder", (0, r * neck_sh, 0), _Z * -r),
+                (f"{s}_p_shoulder", f"{s}_y_shoulder", f"{s}_p_shoulder", (0, 0, 0), _X * r),
+                (f"{s}_shoulder", f"{s}_p_shoulder", f"{s}_r_shoulder", (0, 0, 0), _Z * r),
+                (f"{s}_elbow", f"{s}_shoulder", f"{s}_elbow", (0, 0, -upperarm), -_Y),
+                (f"{s}_wrist", f"{s}_elbow", None, (0, 0, -forearm), None)]
+    for s, r in (("l", 1), ("r", -1)):
+        out += [(f"{s}_y_hip", "body", f"{s}_y_hip", (0, r * waist / 2, 0), -_Z),
+                (f"{s}_p_hip", f"{s}_y_hip", f"{s}_p_hip", (0, 0, 0), _X * r),
+                (f"{s}_hip", f"{s}_p_hip", f"{s}_r_hip", (0, 0, 0), -_Y),
+                (f"{s}_knee", f"{s}_hip", f"{s}_knee", (0, 0, -thigh), -_Y),
+                (f"{s}_ankle", f"{s}_knee", None, (0, 0, -tibia), None)]
+    return out
+
+
+def human_link_transforms(q: np.ndarray, height: float = HUMAN_HEIGHT
+                          ) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """What robot_state_publisher would broadcast for human-tpl.xacro and these joint
+    angles (HUMAN_JOINT_NAMES order): (parent link, child link, translation, rotation matrix)
+    per link below ``body``. Names without the ``_<id>`` suffix."""
+    angle = dict(zip(HUMAN_JOINT_NAMES, np.asarray(q, np.float64), strict=True))
+    out = []
+    for link, parent, joint, origin, axis in _link_table(height):
+        rot = np.eye(3) if joint is None else _rot(axis, float(angle[joint]))
+        out.append((parent, link, np.asarray(origin, np.float64), rot))
+    return out
+
+
 # ---------------------------------------------------------------- 2D
 # Skeleton2D point -> BlazePose landmark (hri_fullbody's table); NECK is computed
 _BLAZEPOSE = {i: LM[n] for i, n in enumerate(SKELETON2D_NAMES) if n in LM}

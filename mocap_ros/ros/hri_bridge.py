@@ -18,7 +18,9 @@ Out, per REP-155 (rep-0155.rst) and hri_fullbody 2.1.0 (see docs/rep155.md):
 * ``/humans/bodies/<id>/joint_states`` sensor_msgs/JointState (the human kinematic model's
   20 joints, ``<joint>_<id>``), ``position`` geometry_msgs/PointStamped (mid-hips, sensor
   frame, m), ``velocity`` geometry_msgs/TwistStamped (frame ``body_<id>``, m/s), and TF
-  ``<sensor frame> -> body_<id>`` -- the followed body (the only one with 3D).
+  ``<sensor frame> -> body_<id>`` and the body's links (``l_elbow_<id>``, ... as
+  robot_state_publisher would from human_description's URDF; ``publish_links``) -- the
+  followed body (the only one with 3D).
 
 Body ids (mocap_ros.estimation.rep155.BodyIds): ``t<track_id>`` for the person the operator
 lock follows, ``b<k>`` per continuous run without a lock, ``p<k>`` for everyone else.
@@ -56,6 +58,19 @@ N_LANDMARKS = 33
 
 def _stamp_s(header: object) -> float:
     return header.stamp.sec + header.stamp.nanosec * 1e-9  # type: ignore[attr-defined]
+
+
+def _transform(header: object, parent: str, child: str, t: np.ndarray, r: np.ndarray
+               ) -> TransformStamped:
+    tf = TransformStamped()
+    tf.header.stamp = header.stamp  # type: ignore[attr-defined]
+    tf.header.frame_id = parent
+    tf.child_frame_id = child
+    tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = \
+        (float(v) for v in t)
+    x, y, z, w = (float(v) for v in matrix_to_quat(r))
+    tf.transform.rotation = Quaternion(x=x, y=y, z=z, w=w)
+    return tf
 
 
 class _Body:
@@ -252,14 +267,12 @@ class HriBridge(Node):
             header=msg.header, name=[f"{n}_{bid}" for n in rep155.HUMAN_JOINT_NAMES],
             position=q.tolist()))
         body_frame = f"body_{bid}"
-        tf = TransformStamped()
-        tf.header = msg.header
-        tf.child_frame_id = body_frame
-        tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = \
-            (float(v) for v in origin)
-        x, y, z, w = (float(v) for v in matrix_to_quat(rot))
-        tf.transform.rotation = Quaternion(x=x, y=y, z=z, w=w)
-        self.tf.send([tf])
+        tf = _transform(msg.header, msg.header.frame_id, body_frame, origin, rot)
+        tfs = [tf]
+        if self.settings.publish_links:
+            for parent, child, t, r in rep155.human_link_transforms(q, self.settings.body_height):
+                tfs.append(_transform(msg.header, f"{parent}_{bid}", f"{child}_{bid}", t, r))
+        self.tf.send(tfs)
         pos = PointStamped(header=msg.header)
         pos.point.x, pos.point.y, pos.point.z = (float(v) for v in origin)
         body.position.publish(pos)
