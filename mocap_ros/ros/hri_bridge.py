@@ -191,7 +191,10 @@ class HriBridge(Node):
             skel = rep155.skeleton2d_from_blazepose(lms[i, :, :2], lms[i, :, 2], *size)
             self._publish_2d(self._body(bid), msg.header, boxes[i], skel, size,
                              float(np.mean(lms[i, :, 2])))
-        self._publish_tracked(msg.header, [ids[i] for i in sorted(ids)])
+        tracked = [ids[i] for i in sorted(ids)]
+        if followed_id is not None and followed_id not in tracked:
+            tracked.append(followed_id)  # its 3D went out with the BodyPose
+        self._publish_tracked(msg.header, tracked)
 
     # ------------------------------------------------------------------ outputs
     def _body(self, bid: str) -> _Body:
