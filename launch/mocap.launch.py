@@ -5,6 +5,7 @@
   ros2 launch mocap_ros mocap.launch.py camera:=usb_cam video_device:=/dev/video0
   ros2 launch mocap_ros mocap.launch.py image_topic:=/my_cam/image_raw       # camera:=none
   ros2 launch mocap_ros mocap.launch.py assets_dir:=/path/to/frankmocap/extra_data
+  ros2 launch mocap_ros mocap.launch.py rep155:=true operator_lock:=true    # + REP-155 topics
 
 camera:=mocap_ros starts this package's camera_node (OpenCV; a V4L2 camera, a video file or an
 image folder) with config/camera.yaml (camera_config:=...); usb_cam and v4l2_camera are the
@@ -70,9 +71,14 @@ def generate_launch_description():
         # Empty = keep the config file's value (so a custom YAML is not silently overridden).
         *(DeclareLaunchArgument(name, default_value="", description=f"override {name}")
           for name in OVERRIDES),
+        DeclareLaunchArgument("rep155", default_value="false",
+                              description="true: also start hri_bridge, the bodies on REP-155's "
+                              "/humans/bodies/... topics (docs/rep155.md); with "
+                              "operator_lock:=true every person in view is a body"),
     ]
     return LaunchDescription([*args, OpaqueFunction(function=_camera),
-                              OpaqueFunction(function=_mocap_node)])
+                              OpaqueFunction(function=_mocap_node),
+                              OpaqueFunction(function=_hri_bridge)])
 
 
 def _camera(context, *_, **__):
@@ -129,6 +135,18 @@ def _mocap_node(context, *_, **__):
     return [Node(
         package="mocap_ros", executable="mocap_node", name="mocap_node", output="screen",
         parameters=[arg("config"), overrides],
+        remappings=[("image_raw", arg("image_topic")),
+                    ("image_raw/compressed", [arg("image_topic"), "/compressed"]),
+                    ("camera_info", arg("camera_info_topic"))],
+    )]
+
+
+def _hri_bridge(context, *_, **__):
+    arg = LaunchConfiguration
+    if not cast_argument("rep155", arg("rep155").perform(context), _bool):
+        return []
+    return [Node(
+        package="mocap_ros", executable="hri_bridge", name="hri_bridge", output="screen",
         remappings=[("image_raw", arg("image_topic")),
                     ("image_raw/compressed", [arg("image_topic"), "/compressed"]),
                     ("camera_info", arg("camera_info_topic"))],

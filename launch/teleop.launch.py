@@ -22,7 +22,7 @@ SHARE = os.path.dirname(HERE)
 # Forwarded unchanged to mocap.launch.py (the one beside this file).
 MOCAP_ARGS = ("camera", "source", "camera_config", "video_device", "image_width",
               "image_height", "image_topic", "camera_info_topic", "assets_dir", "device",
-              "n_iter", "precision", "body_model", "bbox_mode", "operator_lock")
+              "n_iter", "precision", "body_model", "bbox_mode", "operator_lock", "rep155")
 # teleop_node parameters settable here; empty = the node's own default (TeleopSettings), so no
 # default is written twice.
 TELEOP_ARGS = {"output_type": (str, "joint_state | joint_trajectory | float64_multi_array"),
@@ -58,6 +58,9 @@ def generate_launch_description():
         DeclareLaunchArgument("operator_lock", default_value="false",
                               description="true: the robot follows only the person who "
                               "armed it (mocap_node operator_lock + teleop's lock service)"),
+        DeclareLaunchArgument("rep155", default_value="false",
+                              description="true: also publish the bodies on REP-155's topics "
+                              "(hri_bridge, docs/rep155.md)"),
         DeclareLaunchArgument("bbox_mode", default_value="detector",
                               description="mocap_node person box: detector (default for "
                               "teleop) | track | full_frame | roi"),

@@ -9,9 +9,10 @@
 #     wheels were built on (/opt/python/cp311-cp311/...), and CMake refuses imported
 #     targets with non-existent include paths. Rewrite them to this interpreter's include
 #     folder and numpy's (idempotent: a fixed file has no /opt/python left).
-#  2. tf2_msgs and control_msgs are not on PyPI: where `import tf2_msgs.msg` (`import
-#     control_msgs.action`) fails in the venv, build the TFMessage-only (GripperCommand-only)
-#     stand-in in scripts/ros_pkgs/ into install/ too.
+#  2. tf2_msgs, control_msgs and hri_msgs are not on PyPI: where `import tf2_msgs.msg`
+#     (`import control_msgs.action`, `import hri_msgs.msg`) fails in the venv, build the
+#     TFMessage-only (GripperCommand-only, REP-155-body-messages-only) stand-in in
+#     scripts/ros_pkgs/ into install/ too.
 #  3. colcon build --symlink-install (the stand-ins first, then mocap_ros): the Python files in
 #     install/ are symlinks to the checkout, so edits take effect without a rebuild.
 #     mocap_ros gets numpy's headers through a link in its install prefix, because CMake
@@ -82,9 +83,10 @@ for path in glob.glob(f"{venv}/share/*/cmake/*.cmake"):
 print(f"build_ros.sh: include paths fixed in {fixed} CMake files ({py_inc}, {np_inc})")
 EOF
 
-# 2. Stand-ins (tf2_msgs, control_msgs): use the venv's where it has one, else build ours.
+# 2. Stand-ins (tf2_msgs, control_msgs, hri_msgs): use the venv's where it has one, else build ours.
 standins=()
-for spec in "tf2_msgs:import tf2_msgs.msg" "control_msgs:import control_msgs.action"; do
+for spec in "tf2_msgs:import tf2_msgs.msg" "control_msgs:import control_msgs.action" \
+    "hri_msgs:import hri_msgs.msg"; do
     pkg=${spec%%:*}
     if "$PY" -c "${spec#*:}" >>"$LOG" 2>&1; then
         echo "build_ros.sh: $pkg found in the venv; not building scripts/ros_pkgs/$pkg" >>"$LOG"

@@ -448,3 +448,27 @@ class SimSettings:
         if not self.robot.strip():
             raise ValueError("robot is empty: give fr3, g1 or a model file")
         return self
+
+
+@dataclass
+class HriBridgeSettings:
+    """hri_bridge: mocap_node's output as REP-155 (ROS4HRI) body topics (docs/rep155.md)."""
+
+    publish_cropped: bool = _f(False, "Publish /humans/bodies/<id>/cropped (sensor_msgs/Image, "
+                               "the body's region of the source image; needs image_raw).")
+    max_missed: int = _f(5, "Frames a person other than the followed one may go unseen before "
+                         "their body id is retired (a new id if they come back later).",
+                         min_value=0, max_value=1000)
+    iou: float = _f(0.3, "Box overlap (IoU) with their last box that keeps a person's body id.",
+                    min_value=0.01, max_value=1.0)
+    publish_links: bool = _f(True, "Broadcast the body links' TF frames (<link>_<id> of "
+                             "human_description's human-tpl.xacro, posed by joint_states), as "
+                             "robot_state_publisher would; false when you run one per body.")
+    body_height: float = _f(1.65, "Height (m) the link frames' lengths are scaled to "
+                            "(human-tpl.xacro's default, what hri_fullbody instantiates).",
+                            min_value=0.5, max_value=2.5)
+    stale_s: float = _f(1.0, "Bodies are dropped from /humans/bodies/tracked when no frame came "
+                        "for this long (seconds).", min_value=0.05, max_value=60.0)
+
+    def validate(self) -> HriBridgeSettings:
+        return _validate_fields(self)

@@ -14,7 +14,7 @@ from mocap_ros.io.messages import (
     hand_transform_content,
     transform_content,
 )
-from mocap_ros.msg import BodyPose, HandPose
+from mocap_ros.msg import BodyPose, HandPose, People2D
 
 
 def _quat(q: np.ndarray) -> Quaternion:
@@ -131,3 +131,18 @@ def to_markers(result: BodyPoseResult, header: Header, lifetime_s: float = 0.5) 
         m.lifetime.sec = int(lifetime_s)
         m.lifetime.nanosec = int((lifetime_s % 1) * 1e9)
     return arr
+
+
+def to_people2d(found: list, followed: int | None, track_id: int, header: Header, width: int,
+                height: int) -> People2D:
+    """Everyone the operator detector found in a frame (estimation.people.PersonFound: box
+    and BlazePose landmarks, original image pixels) as one People2D message."""
+    msg = People2D(header=header, width=int(width), height=int(height),
+                   followed=-1 if followed is None else int(followed),
+                   followed_track_id=int(track_id))
+    boxes = [np.asarray(p.box, np.float32).reshape(4) for p in found]
+    lms = [np.column_stack([p.landmarks.image_xy, p.landmarks.visibility]).astype(np.float32)
+           .reshape(-1) for p in found]
+    msg.boxes = np.concatenate(boxes).tolist() if boxes else []
+    msg.landmarks = np.concatenate(lms).tolist() if lms else []
+    return msg

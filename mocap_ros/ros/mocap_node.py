@@ -29,8 +29,14 @@ from mocap_ros.estimation.factory import make_estimator, resolve_backend
 from mocap_ros.estimation.person_box import make_box_source, uses_detector
 from mocap_ros.geometry.camera import Intrinsics
 from mocap_ros.io.images import ImageDecodeError, compressed_to_rgb, raw_to_rgb, rgb_to_raw
-from mocap_ros.msg import BodyPose
-from mocap_ros.ros.convert import to_body_pose, to_hand_transforms, to_markers, to_transforms
+from mocap_ros.msg import BodyPose, People2D
+from mocap_ros.ros.convert import (
+    to_body_pose,
+    to_hand_transforms,
+    to_markers,
+    to_people2d,
+    to_transforms,
+)
 from mocap_ros.ros.latest import LatestSlot
 from mocap_ros.ros.node_health import LOSS_WARN_FRACTION, ArrivalMonitor, EventWindow
 from mocap_ros.ros.params import declare_dataclass
@@ -125,6 +131,9 @@ class MocapNode(Node):
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, sensor_qos)
 
         self.pose_pub = self.create_publisher(BodyPose, "mocap/body_pose", 10)
+        # every person the operator detector finds (the REP-155 bridge makes each a body)
+        self.people_pub = self.create_publisher(People2D, "mocap/people", 10) \
+            if self.operator is not None else None
         self.marker_pub = self.create_publisher(MarkerArray, "mocap/markers", 10) \
             if self.settings.publish_markers else None
         self.debug_pub = self.create_publisher(Image, "mocap/debug_image", sensor_qos) \
@@ -273,6 +282,9 @@ class MocapNode(Node):
             self._annotate_operator(result)
         self.box_source.update(result)
         self._publish(result, header, rgb)
+        if self.people_pub is not None and self.operator.last is not None:
+            self.people_pub.publish(to_people2d(self.operator.last_found, self.operator.last.index,
+                                                result.track_id, header, w, h))
         now = time.monotonic()
         self._latency_ms.append((now - frame.arrival) * 1e3)
         self._processed_times.append(now)
