@@ -14,9 +14,16 @@ link 1: those stay covered by this checker's final guard).
 
 Distances come from ``mj_geomDistance`` (signed: negative = penetration depth).
 
-`safe_step` is the joint-mode guard: given the last commanded (safe) configuration and a
+`safe_step` is the last-resort guard: given the last commanded (safe) configuration and a
 new command, return the furthest configuration along the straight joint-space step whose
 whole path stays outside the margin.
+
+`distance_rows` + `slide_velocity` are the guard proper (issue 24): the signed distances of
+the pairs near enough to matter and their gradients with respect to the commanded joints,
+and a small QP that changes a desired joint velocity as little as possible so that no
+pair's distance shrinks faster than it can still be stopped at the margin within the
+acceleration limits (a blocked step slides along the boundary; any step that increases
+every distance is free; several pairs at once).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+import qpsolvers
 from numpy.typing import ArrayLike
 
 from mocap_ros.robots.model import RobotModel
@@ -78,6 +86,8 @@ class CollisionChecker:
             for a, b in self.pairs
         ]
         self._fromto = np.zeros(6)
+        self._dofs: dict[bytes, np.ndarray] = {}
+        self._movable: dict[bytes, np.ndarray] = {}
         # Broadphase data (bounding spheres; planes by signed distance), as MuJoCo's own
         # mj_filterSphere: a pair farther apart than distmax skips the narrow phase.
         g1, g2 = self.pairs[:, 0], self.pairs[:, 1]
@@ -179,6 +189,173 @@ class CollisionChecker:
 
     def is_free(self, q: ArrayLike, margin: float | None = None) -> bool:
         return not self.collisions(q, margin)
+
+    def distance_rows(self, q: ArrayLike, qpos_index: ArrayLike, distmax: float) -> DistanceRows:
+        """Pairs closer than `distmax` that the joints `qpos_index` can move, with the
+        gradient of each signed distance with respect to those joints (hinge/slide only).
+
+        Separated pairs: analytic, n . (J2(p2) - J1(p1)) at MuJoCo's witness points (n the
+        unit vector from p1 to p2). Touching or penetrating pairs (no well-defined n):
+        central finite differences."""
+        idx = np.asarray(qpos_index, dtype=int).reshape(-1)
+        m = self.model
+        key = idx.tobytes()
+        dof = self._dofs.get(key)
+        if dof is None:
+            dof = np.array([int(m.jnt_dofadr[int(np.flatnonzero(m.jnt_qposadr == qi)[0])])
+                            for qi in idx], dtype=int)
+            self._dofs[key] = dof
+            # pairs neither of whose geoms these joints move have no gradient: skip them
+            moved = np.zeros(m.nbody, dtype=bool)
+            for b in range(1, m.nbody):
+                chain, x = [], b
+                while x > 0:
+                    chain.append(x)
+                    x = int(m.body_parentid[x])
+                moved[b] = any(int(m.jnt_bodyid[j]) in chain for j in range(m.njnt)
+                               if int(m.jnt_dofadr[j]) in set(dof.tolist()))
+            body = m.geom_bodyid
+            self._movable[key] = moved[body[self.pairs[:, 0]]] | moved[body[self.pairs[:, 1]]]
+        self._set(q)
+        mujoco.mj_comPos(m, self.data)  # mj_jac needs cdof / subtree_com
+        cand = self._candidates(distmax)
+        cand = cand[self._movable[key][cand]]
+        d_all = np.full(len(self.pairs), float(distmax))
+        jac1, jac2 = np.zeros((3, m.nv)), np.zeros((3, m.nv))
+        rows, keep = [], []
+        fromto = np.zeros(6)
+        for k in cand:
+            a, b = (int(x) for x in self.pairs[k])
+            dist = mujoco.mj_geomDistance(m, self.data, a, b, distmax, fromto)
+            d_all[k] = dist
+            if dist >= distmax:
+                continue
+            p1, p2 = fromto[:3].copy(), fromto[3:].copy()
+            gap = p2 - p1
+            norm = float(np.linalg.norm(gap))
+            if dist > 1e-6 and norm > 1e-9:
+                mujoco.mj_jac(m, self.data, jac1, None, p1, int(m.geom_bodyid[a]))
+                mujoco.mj_jac(m, self.data, jac2, None, p2, int(m.geom_bodyid[b]))
+                g = (gap / norm) @ (jac2 - jac1)[:, dof]
+            else:
+                g = self._fd_gradient(q, idx, a, b, distmax)
+            if np.any(g != 0.0):
+                rows.append(g)
+                keep.append(k)
+        sel = np.asarray(keep, dtype=int)
+        return DistanceRows(
+            distance=d_all[sel] if keep else np.zeros(0),
+            gradient=np.asarray(rows).reshape(len(keep), idx.size),
+            names=[self._names[k] for k in keep],
+        )
+
+    def _fd_gradient(self, q: ArrayLike, idx: np.ndarray, a: int, b: int,
+                     distmax: float, h: float = 1e-5) -> np.ndarray:
+        base = np.asarray(q, dtype=float).reshape(-1)
+        g = np.zeros(idx.size)
+        for k, qi in enumerate(idx):
+            vals = []
+            for sgn in (1.0, -1.0):
+                qq = base.copy()
+                qq[qi] += sgn * h
+                self._set(qq)
+                vals.append(mujoco.mj_geomDistance(self.model, self.data, a, b, distmax,
+                                                   self._fromto))
+            g[k] = (vals[0] - vals[1]) / (2.0 * h)
+        self._set(base)  # the caller goes on with q's kinematics
+        mujoco.mj_comPos(self.model, self.data)
+        return g
+
+
+@dataclass(frozen=True)
+class DistanceRows:
+    """`CollisionChecker.distance_rows`: distances (k,), gradients (k, n), pair names."""
+
+    distance: np.ndarray
+    gradient: np.ndarray
+    names: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Slide:
+    """Result of `slide_velocity`."""
+
+    velocity: np.ndarray
+    changed: bool  # the constraints changed the desired velocity (teleop: "collision")
+    feasible: bool  # every distance constraint held without slack
+    nearest: tuple[str, str] | None  # the pair that bound the step most, when changed
+
+
+def approach_speed_limit(clearance: np.ndarray, decel: np.ndarray, dt: float) -> np.ndarray:
+    """Largest closing speed (m/s) from which a distance `clearance` above the margin can
+    still be closed to zero braking at `decel` (m/s^2) with steps of `dt`: the same
+    discrete bound as `RateLimiter` uses toward a position target (v^2/2a + v dt/2 plus
+    a dt^2/8 of discretisation), never more than the clearance in one step."""
+    c = np.maximum(clearance, 0.0)
+    d_eff = np.maximum(c - decel * dt * dt / 8.0, 0.0)
+    v = decel * (-0.5 * dt + np.sqrt(0.25 * dt * dt + 2.0 * d_eff / decel))
+    return np.minimum(v, c / dt)
+
+
+def slide_velocity(
+    rows: DistanceRows,
+    v_des: ArrayLike,
+    lower: ArrayLike,
+    upper: ArrayLike,
+    accel: ArrayLike,
+    dt: float,
+    margin: float,
+    *,
+    braking_share: float = 0.5,
+) -> Slide:
+    """The joint velocity closest to `v_des` within [lower, upper] (the acceleration,
+    velocity and position-braking box of this step) whose distance rates keep every pair
+    brakeable: ``grad_i . v >= -approach_speed_limit(d_i - margin, a_i)``, with a_i, the
+    deceleration of pair i's distance the joints can always supply, `braking_share` of
+    sum_k |grad_ik| accel_k (the rest is left for the pair's gradient turning and for
+    other pairs). A pair already inside `margin` must move out (a fifth of the way a step).
+
+    Only closing speeds are bounded: moving along the boundary (grad . v = 0) or away from
+    it is free, so a blocked step slides. If the box cannot satisfy every constraint (a
+    pair entered the activation distance too fast), the least-violating velocity in the
+    box is returned with ``feasible=False``: the box (acceleration limit) always holds."""
+    vd = np.asarray(v_des, dtype=float).reshape(-1)
+    lo = np.asarray(lower, dtype=float).reshape(-1)
+    hi = np.asarray(upper, dtype=float).reshape(-1)
+    n = vd.size
+    k = rows.distance.size
+    v0 = np.clip(vd, lo, hi)
+    if k == 0:
+        return Slide(v0, bool(np.any(v0 != vd)), True, None)
+    g = rows.gradient
+    acc = np.broadcast_to(np.asarray(accel, dtype=float), (n,))
+    decel = braking_share * (np.abs(g) @ acc)
+    clearance = rows.distance - margin
+    # Inside `margin` (the caller's aim, a few mm outside the hard margin): move back out
+    # at a fraction of the way per step, so the aim is regained, never pressed on.
+    bound = np.where(clearance > 0.0,
+                     -approach_speed_limit(clearance, np.maximum(decel, 1e-9), dt),
+                     -0.2 * clearance / dt)
+    slack_rate = g @ v0 - bound
+    if np.all(slack_rate >= 0.0):
+        return Slide(v0, bool(np.any(v0 != vd)), True, None)
+    # min |v - vd|^2 + w |s|^2  s.t.  g v + s >= bound, s >= 0, lo <= v <= hi
+    w = 1e6
+    p = np.zeros((n + k, n + k))
+    p[:n, :n] = np.eye(n)
+    p[n:, n:] = w * np.eye(k)
+    c = np.concatenate([-vd, np.zeros(k)])
+    gm = np.hstack([-g, -np.eye(k)])
+    lb = np.concatenate([lo, np.zeros(k)])
+    ub = np.concatenate([hi, np.full(k, 1e6)])
+    x = qpsolvers.solve_qp(p, c, gm, -bound, lb=lb, ub=ub, solver="daqp")
+    if x is None:  # numerically stuck: stopping as hard as the box allows is the safe answer
+        v = np.clip(np.zeros(n), lo, hi)
+        return Slide(v, True, False, rows.names[int(np.argmin(slack_rate))])
+    v = np.clip(x[:n], lo, hi)
+    feasible = bool(np.all(g @ v - bound >= -1e-6))
+    nearest = rows.names[int(np.argmin(g @ v - bound))]
+    return Slide(v, True, feasible, nearest)
 
 
 @dataclass(frozen=True)

@@ -65,13 +65,20 @@ raise ValueError (a broken joint_states), and so do non-finite ones.
 
 Robot model (``robot=TeleopRobot``, see `robot_setup`): every command `step` produces --
 tracking, holding, safe_pose, braking after disable or a clock jump -- passes the collision
-guard last: the step from the previous command is cut at the last configuration keeping
-every checked geom pair (self and floor/table) ``collision_margin`` apart, the output stops
-there (velocities zero) and the status reason is "collision" (mode "holding" where it was
-"tracking"). A cut is the one place where the acceleration limit yields: stopping inside
-the margin would be worse. Exception: enabled from measured positions already inside the
-margin, the output starts there (it is where the robot is) and may only move away.
-The position and velocity limits hold as before (a cut only shortens a step).
+guard last. The rate limiter's velocity for the step is replaced by the closest one that
+(a) stays in the step's acceleration / velocity / position-braking box
+(`RateLimiter.velocity_bounds`) and (b) closes no checked geom pair (self and floor/table,
+within `robot_setup.GUARD_ACTIVATION`) faster than it can still be braked to a stop a few
+mm outside ``collision_margin`` (`collision.slide_velocity`: a QP on the distances'
+gradients). So the output brakes toward a boundary within the acceleration limit, slides
+along it (the component that does not close a distance is kept), and any step that opens
+every distance is free; several pairs at once. Where the guard changed the step the status
+reason is "collision" (mode "holding" where it was "tracking"). Last resort, never seen in
+the tests and sweeps (`collision_cuts` counts it): if the checked step still enters the
+margin after retrying with larger aims (`GUARD_BUFFERS`), it is cut at the last safe
+configuration and stops there; only that cut may exceed the acceleration limit. Exception:
+enabled from measured positions already inside the margin, the output starts there (it is
+where the robot is) and is pushed out. The position and velocity limits always hold.
 
 Retarget modes (the robot's ``retarget``):
   * "joint": the per-joint map above (the guard applies when a robot model is given).
@@ -111,7 +118,7 @@ from mocap_ros.teleop.angles import (
 )
 from mocap_ros.teleop.filters import KalmanParams, OneEuroParams, RateLimiter, make_filter
 from mocap_ros.teleop.retarget import RobotJointMap
-from mocap_ros.teleop.robot_setup import TeleopRobot
+from mocap_ros.teleop.robot_setup import GUARD_BUFFERS, TeleopRobot
 from mocap_ros.teleop.safety import (
     MEASURED_LIMIT_TOLERANCE,  # noqa: F401 (documented here, defined with the check)
     Decision,
@@ -230,7 +237,8 @@ class TeleopController:
         self._has_command = False
         self._stopping = False
         self.last_angles: dict[str, float] | None = None
-        self.collision_cuts = 0  # steps the collision guard cut short (since construction)
+        self.collision_cuts = 0  # steps the last-resort guard cut short (since construction)
+        self.collision_slides = 0  # steps the collision constraints changed (slid, braked)
 
     # ------------------------------------------------------------------------ enable/disable
     @property
@@ -485,9 +493,28 @@ class TeleopController:
                 vel = np.zeros_like(vel)
         else:
             previous = self.limiter.positions.copy()
+            if self.robot is not None:
+                box = self.limiter.velocity_bounds(dt)
             pos, vel = self.limiter.step(target, dt)
             if self.robot is not None:
-                cut = self.robot.guard(previous, pos)
+                # Slide along (or brake toward) the boundary within the acceleration limit
+                # instead of stopping dead at it; a larger aim outside the margin where the
+                # linearised step still enters it.
+                for buffer in GUARD_BUFFERS:
+                    slide = self.robot.slide(previous, vel, *box,
+                                             self.limiter.max_acceleration, dt, buffer)
+                    slid = np.max(np.abs(slide.velocity - vel), initial=0.0) > 1e-9
+                    cand_pos = previous + slide.velocity * dt if slid else pos
+                    cut = self.robot.guard(previous, cand_pos)
+                    if not cut.scaled:
+                        break
+                if slid:
+                    vel = slide.velocity
+                    pos = cand_pos
+                    self.limiter.reset(pos, vel, clamp=False)
+                    self.collision_slides += 1
+                    mode = "holding" if status.mode == "tracking" else status.mode
+                    status = TeleopStatus(mode, "collision")
                 if cut.scaled:
                     # Stop at the last configuration outside the margin: never closer.
                     pos, vel = cut.q, np.zeros_like(vel)

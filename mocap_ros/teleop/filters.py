@@ -302,6 +302,32 @@ class RateLimiter:
             self.positions + v * np.abs(v) / (2.0 * self.max_acceleration), self.lower, self.upper
         )
 
+    def velocity_bounds(self, dt: float) -> tuple[FloatArray, FloatArray]:
+        """Per-joint [low, high] velocity for a step of `dt` from the current state: within
+        the acceleration limit of the current velocity, the velocity limit, and slow enough
+        to still brake before the position limits (the bound `step` itself keeps). Where
+        these conflict (a state reset moving fast toward a limit) the acceleration limit
+        wins: that box is never empty."""
+        amax, vmax, v = self.max_acceleration, self.max_velocity, self.velocities
+        acc_lo = np.maximum(v - amax * dt, -vmax)
+        acc_hi = np.minimum(v + amax * dt, vmax)
+        to_upper = np.maximum(self.upper - self.positions, 0.0)
+        to_lower = np.maximum(self.positions - self.lower, 0.0)
+        hi = np.minimum(acc_hi, self._brake_speed(to_upper, dt))
+        lo = np.maximum(acc_lo, -self._brake_speed(to_lower, dt))
+        hi = np.maximum(hi, acc_lo)
+        lo = np.minimum(lo, hi)
+        return lo, hi
+
+    def _brake_speed(self, dist: FloatArray, dt: float) -> FloatArray:
+        """Largest speed toward a point `dist` away from which braking at the acceleration
+        limit still stops there (see `_limited_velocity`)."""
+        amax = self.max_acceleration
+        d_eff = np.maximum(dist - amax * dt * dt / 8.0, 0.0)
+        v_brake = amax * (-0.5 * dt + np.sqrt(0.25 * dt * dt + 2.0 * d_eff / amax))
+        v_land = np.minimum(dist / dt, amax * dt)
+        return np.minimum(dist / dt, np.maximum(v_brake, v_land))
+
     def step(self, target: ArrayLike, dt: float) -> tuple[FloatArray, FloatArray]:
         """Advance by `dt` seconds toward `target`; returns (positions, velocities) copies.
 
