@@ -87,6 +87,7 @@ class CollisionChecker:
         ]
         self._fromto = np.zeros(6)
         self._dofs: dict[bytes, np.ndarray] = {}
+        self._pair_list = [(int(a), int(b)) for a, b in self.pairs]
         self._movable: dict[bytes, np.ndarray] = {}
         # Broadphase data (bounding spheres; planes by signed distance), as MuJoCo's own
         # mj_filterSphere: a pair farther apart than distmax skips the narrow phase.
@@ -217,36 +218,58 @@ class CollisionChecker:
             body = m.geom_bodyid
             self._movable[key] = moved[body[self.pairs[:, 0]]] | moved[body[self.pairs[:, 1]]]
         self._set(q)
-        mujoco.mj_comPos(m, self.data)  # mj_jac needs cdof / subtree_com
+        mujoco.mj_comPos(m, self.data)  # mj_jacBody needs cdof / subtree_com
         cand = self._candidates(distmax)
         cand = cand[self._movable[key][cand]]
         d_all = np.full(len(self.pairs), float(distmax))
-        jac1, jac2 = np.zeros((3, m.nv)), np.zeros((3, m.nv))
-        rows, keep = [], []
+        hits, dists, ends = [], [], []
         fromto = np.zeros(6)
-        for k in cand:
-            a, b = (int(x) for x in self.pairs[k])
+        pairs = self._pair_list
+        for k in cand.tolist():
+            a, b = pairs[k]
             dist = mujoco.mj_geomDistance(m, self.data, a, b, distmax, fromto)
-            d_all[k] = dist
-            if dist >= distmax:
-                continue
-            p1, p2 = fromto[:3].copy(), fromto[3:].copy()
-            gap = p2 - p1
-            norm = float(np.linalg.norm(gap))
-            if dist > 1e-6 and norm > 1e-9:
-                mujoco.mj_jac(m, self.data, jac1, None, p1, int(m.geom_bodyid[a]))
-                mujoco.mj_jac(m, self.data, jac2, None, p2, int(m.geom_bodyid[b]))
-                g = (gap / norm) @ (jac2 - jac1)[:, dof]
-            else:
-                g = self._fd_gradient(q, idx, a, b, distmax)
-            if np.any(g != 0.0):
-                rows.append(g)
-                keep.append(k)
-        sel = np.asarray(keep, dtype=int)
+            if dist < distmax:
+                hits.append(k)
+                dists.append(dist)
+                ends.append(fromto.copy())
+        n = len(hits)
+        if n == 0:
+            return DistanceRows(np.zeros(0), np.zeros((0, idx.size)), [])
+        sel = np.asarray(hits, dtype=int)
+        dist_arr = np.asarray(dists)
+        d_all[sel] = dist_arr
+        ft = np.asarray(ends)
+        p1, p2 = ft[:, :3], ft[:, 3:]
+        gap = p2 - p1
+        norm = np.linalg.norm(gap, axis=1)
+        # Jacobians of the witness points from one body Jacobian per body:
+        # J(p) = Jp(body) + Jr(body) x (p - body origin), columns of the joints in idx.
+        bodies = m.geom_bodyid[self.pairs[sel]]  # (n, 2)
+        uniq, inv = np.unique(bodies, return_inverse=True)
+        inv = inv.reshape(bodies.shape)
+        lin = np.empty((uniq.size, idx.size, 3))
+        ang = np.empty((uniq.size, idx.size, 3))
+        jp, jr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
+        for u, body in enumerate(uniq.tolist()):
+            mujoco.mj_jacBody(m, self.data, jp, jr, body)
+            lin[u], ang[u] = jp[:, dof].T, jr[:, dof].T
+        origin = self.data.xpos[uniq]
+
+        def point_jac(side: int, pts: np.ndarray) -> np.ndarray:
+            u = inv[:, side]
+            arm = pts - origin[u]  # (n, 3)
+            return lin[u] + np.cross(ang[u], arm[:, None, :])
+
+        unit = gap / np.where(norm > 1e-9, norm, 1.0)[:, None]
+        grad = np.einsum("pdk,pk->pd", point_jac(1, p2) - point_jac(0, p1), unit)
+        for r in np.flatnonzero((dist_arr <= 1e-6) | (norm <= 1e-9)).tolist():
+            a, b = pairs[hits[r]]
+            grad[r] = self._fd_gradient(q, idx, a, b, distmax)
+        keep = np.flatnonzero(np.any(grad != 0.0, axis=1))
         return DistanceRows(
-            distance=d_all[sel] if keep else np.zeros(0),
-            gradient=np.asarray(rows).reshape(len(keep), idx.size),
-            names=[self._names[k] for k in keep],
+            distance=dist_arr[keep],
+            gradient=grad[keep],
+            names=[self._names[hits[r]] for r in keep.tolist()],
         )
 
     def _fd_gradient(self, q: ArrayLike, idx: np.ndarray, a: int, b: int,

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mujoco
 import numpy as np
 import yaml
 from numpy.typing import ArrayLike
@@ -81,6 +82,24 @@ GUARD_ACTIVATION = 0.25
 # aim was not enough (the checked step still enters the margin) the controller retries
 # with the next, larger one before cutting.
 GUARD_BUFFERS = (0.003, 0.01, 0.03)
+
+def _joint_reach(model: mujoco.MjModel) -> float:
+    """An upper bound, in any configuration, on the distance from a joint's anchor to any
+    point of a collision geom it moves: the chain of body offsets from the root to the
+    geom's body, plus the geom's offset and bounding radius (triangle inequality)."""
+    far = 0.0
+    for g in range(model.ngeom):
+        b = int(model.geom_bodyid[g])
+        if b == 0 or model.body_weldid[b] == 0:
+            continue  # fixed to the world: no joint moves it
+        length = float(np.linalg.norm(model.geom_pos[g]) + model.geom_rbound[g])
+        # up to the first moving body: its anchor is the farthest joint from the geom
+        while model.body_weldid[model.body_parentid[b]] != 0:
+            length += float(np.linalg.norm(model.body_pos[b]))
+            b = int(model.body_parentid[b])
+        far = max(far, length)
+    return far
+
 
 _MODEL_KEYS = ("source", "floor", "floor_height", "table", "collision_margin")
 _TASK_KEYS = ("reach", "base_rotation_rpy", "ik_margin", "horizon", "frozen", "arms")
@@ -163,6 +182,9 @@ class TeleopRobot:
                                 f"{exc}") from exc
         self.model_home = robot.home.copy()
         self.checker = CollisionChecker(robot, margin=self.margin)
+        # farthest any collision geom reaches from any joint anchor (m): bounds how fast a
+        # joint moves any point of a geom (speed <= reach * joint speed)
+        self.reach = _joint_reach(robot.model)
         home = self.to_model(joint_map.safe_pose)
         hits = self.checker.collisions(home)
         if hits:
@@ -203,8 +225,16 @@ class TeleopRobot:
         """`slide_velocity` from the map-order configuration `q_prev`: the velocity closest
         to `v_des` within [lower, upper] that keeps every pair within `GUARD_ACTIVATION` of
         the margin brakeable at the acceleration limits (map order in and out)."""
+        # Only pairs that could need braking this step: a closing speed is at most
+        # sum_k |grad_ik| |v_k| with |grad_ik| <= 2 * reach, and its braking distance at
+        # the pair's deceleration (half of sum_k |grad_ik| a_k) at most
+        # 2 * reach * sum_k |v_k| * max_k |v_k| / a_k (+ two steps of travel).
+        speed = np.maximum(np.abs(np.asarray(lower, float)), np.abs(np.asarray(upper, float)))
+        acc = np.asarray(accel, dtype=float)
+        stop = 2.0 * self.reach * float(np.sum(speed)) * (float(np.max(speed / acc)) + 2 * dt)
+        reach = min(GUARD_ACTIVATION, stop + GUARD_BUFFERS[-1])
         rows = self.checker.distance_rows(self.to_model(q_prev), self.index,
-                                          self.margin + GUARD_ACTIVATION)
+                                          self.margin + reach)
         # Aim GUARD_BUFFER outside the margin: the constraints are linear in the step, the
         # distances are not (a pair's gradient turns as it moves), and the last-resort cut
         # at the margin itself must not be what stops the robot.
