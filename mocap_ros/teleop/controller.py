@@ -129,6 +129,10 @@ from mocap_ros.teleop.safety import (
 from mocap_ros.teleop.task_retarget import RetargetError, arm_features
 
 HOLD_MODES: tuple[str, ...] = ("hold", "safe_pose")
+# Joint mode predicts the target forward by the pose's age, never by more than this (s): a
+# pose older than that is late, and extrapolating it further would guess, not predict.
+MAX_PREDICTION_S = 0.1
+VELOCITY_CUTOFF_HZ = 8.0
 # Pose quaternions must be unit within this tolerance; anything else means a broken
 # producer (zero quaternions, garbage), and the pose is invalid.
 UNIT_TOLERANCE = 0.1
@@ -195,7 +199,13 @@ class TeleopController:
         safety_params: SafetyParams | None = None,
         angle_ranges: Mapping[str, tuple[float, float]] | None = None,
         robot: TeleopRobot | None = None,
+        feedforward: bool = True,
+        max_prediction_s: float = MAX_PREDICTION_S,
     ) -> None:
+        if not (np.isfinite(max_prediction_s) and max_prediction_s >= 0):
+            raise ValueError(f"max_prediction_s must be finite and >= 0, got {max_prediction_s}")
+        self.feedforward = bool(feedforward)
+        self.max_prediction_s = float(max_prediction_s)
         if hold_mode not in HOLD_MODES:
             raise ValueError(f"hold_mode must be one of {HOLD_MODES}, got {hold_mode!r}")
         if not (np.isfinite(rate_hz) and rate_hz > 0):
@@ -227,6 +237,8 @@ class TeleopController:
             joint_map.acceleration_limits,
         )
         self._target: FloatArray | None = None
+        self._target_velocity: FloatArray | None = None  # joint mode: d(target)/d(stamp)
+        self._target_stamp: float | None = None
         self._pose_decision: Decision | None = None
         self._hold_target: FloatArray | None = None
         self._clock_s: float | None = None  # latest ROS time seen (clock-jump detection)
@@ -386,11 +398,25 @@ class TeleopController:
             assert command is not None
             self.last_angles = angles
             gap = None if previous_stamp is None else stamp - previous_stamp
-            if gap is None or gap > self.gate.params.pose_timeout:
+            restart = gap is None or gap > self.gate.params.pose_timeout
+            if restart:
                 self.filter.reset()
+            previous_target = self._target
             filtered = self.filter(command, stamp)
             self._target = (filtered if self.task
                             else np.clip(filtered, self.map.lower, self.map.upper))
+            previous_velocity = self._target_velocity
+            self._target_velocity = None
+            if not self.task and not restart and previous_target is not None and gap:
+                # the filtered command's own speed (bounded by the velocity limits), low-passed
+                # once more: what the prediction and the feed-forward use
+                raw = np.clip((self._target - previous_target) / gap,
+                              -self.map.velocity_limits, self.map.velocity_limits)
+                if previous_velocity is not None:
+                    a = 1.0 / (1.0 + 1.0 / (2.0 * np.pi * VELOCITY_CUTOFF_HZ * gap))
+                    raw = previous_velocity + a * (raw - previous_velocity)
+                self._target_velocity = raw
+            self._target_stamp = stamp
         return decision
 
     def _features(self, local_quats: FloatArray) -> FloatArray:
@@ -449,7 +475,8 @@ class TeleopController:
                     reason = "retarget"
             if goal is not None:
                 self._hold_target = None
-                return self._output(dt, goal, TeleopStatus("tracking"))
+                goal, ff = self._predicted(goal, now)
+                return self._output(dt, goal, TeleopStatus("tracking"), ff)
         if reason is None:  # unreachable: an accepted pose always sets a target
             reason = "no_pose_yet"
         if self.hold_mode == "safe_pose":
@@ -457,6 +484,18 @@ class TeleopController:
         if self._hold_target is None:
             self._hold_target = self.limiter.stopping_positions()
         return self._output(dt, self._hold_target, TeleopStatus("holding", reason))
+
+    def _predicted(self, goal: FloatArray, now: float
+                   ) -> tuple[FloatArray, FloatArray | None]:
+        """Joint mode: the target moved forward by the pose's age (its stamp to `now`, at
+        most `max_prediction_s`) at the filtered command's speed, and that speed as the
+        rate limiter's feed-forward (None: off, or no speed estimate yet)."""
+        v = self._target_velocity
+        if self.task or v is None or self._target_stamp is None:
+            return goal, None
+        age = min(max(now - self._target_stamp, 0.0), self.max_prediction_s)
+        ahead = np.clip(goal + v * age, self.map.lower, self.map.upper)
+        return ahead, (v.copy() if self.feedforward else None)
 
     def _ik_goal(self, features: FloatArray) -> FloatArray | None:
         """Task mode: the IK's configuration `horizon` seconds ahead of the current command
@@ -486,7 +525,8 @@ class TeleopController:
         tick = self.gate.tick(now)
         return tick.reason if tick.hold else None
 
-    def _output(self, dt: float, target: FloatArray | None, status: TeleopStatus) -> StepResult:
+    def _output(self, dt: float, target: FloatArray | None, status: TeleopStatus,
+                target_velocity: FloatArray | None = None) -> StepResult:
         if target is None or dt <= 0.0:
             pos, vel = self.limiter.positions.copy(), self.limiter.velocities.copy()
             if dt <= 0.0 and self._last_output is None:
@@ -495,7 +535,7 @@ class TeleopController:
             previous = self.limiter.positions.copy()
             if self.robot is not None:
                 box = self.limiter.velocity_bounds(dt)
-            pos, vel = self.limiter.step(target, dt)
+            pos, vel = self.limiter.step(target, dt, target_velocity)
             if self.robot is not None:
                 # Slide along (or brake toward) the boundary within the acceleration limit
                 # instead of stopping dead at it; a larger aim outside the margin where the
