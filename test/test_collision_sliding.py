@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from mocap_ros.robots.collision import CollisionChecker
-from mocap_ros.teleop.angles import angles_to_local_rotations
+from mocap_ros.teleop.angles import ANGLE_NAMES, angles_to_local_rotations
 from mocap_ros.teleop.controller import StepResult, TeleopController
 from mocap_ros.teleop.robot_setup import TeleopRobot
 from mocap_ros.teleop.safety import SafetyParams
@@ -203,3 +203,60 @@ def test_slide_keeps_the_tangential_part_and_frees_a_retreat() -> None:
                            [10.0, 10.0], 0.02, 0.02)
     assert not boxed.feasible and boxed.velocity[0] == pytest.approx(-0.4)
 
+
+def test_g1_forward_raise_reaches_135_degrees() -> None:
+    """Issue 24 item 3: the chest envelope (one box to z 0.28 with a square front edge)
+    held a forward raise off at ~105 degrees; Unitree's torso mesh is rounded there and an
+    independent G1 model reaches 135. The stepped chest boxes let the raise through."""
+    r = Run("g1")
+    raise_ = angles_to_local_rotations({"right_shoulder_flexion": math.radians(135.0)})
+    for k in range(1, 11):
+        r.stream(angles_to_local_rotations(
+            {"right_shoulder_flexion": math.radians(13.5 * k)}), 0.1)
+    out = r.stream(raise_, 2.0)
+    angles = dict.fromkeys(ANGLE_NAMES, 0.0) | {"right_shoulder_flexion": math.radians(135)}
+    want = r.ctl.map.command(angles)  # every joint where the operator asks, not slid aside
+    assert out.positions == pytest.approx(want, abs=math.radians(2.0))
+    assert out.status.tracking
+    assert r.contacts == 0 and r.inside_margin == 0
+    assert r.max_accel_ratio() <= 1.0 + 1e-6
+
+
+def test_feedforward_keeps_every_limit_on_random_targets() -> None:
+    """The rate limiter with a fed-forward target speed (wild, even wrong or non-finite):
+    positions inside the limits, |velocity| <= limit, |change of velocity| <= a dt."""
+    from mocap_ros.teleop.filters import RateLimiter
+
+    rng = np.random.default_rng(7)
+    lo, hi = np.array([-1.0, -2.0, 0.5]), np.array([1.0, 2.0, 3.0])
+    vmax, amax = np.array([1.0, 2.0, 0.5]), np.array([2.0, 10.0, 1.0])
+    lim = RateLimiter(lo, hi, vmax, amax)
+    lim.reset(np.array([0.0, 0.0, 1.0]))
+    prev_v = lim.velocities.copy()
+    for _ in range(3000):
+        dt = DT  # (a shrinking dt is the limiter's documented exception, with or without)
+        target = rng.uniform(lo - 1.0, hi + 1.0)
+        vt = rng.normal(0.0, 3.0, 3)
+        if rng.random() < 0.05:
+            vt[rng.integers(3)] = np.nan
+        p, v = lim.step(target, dt, vt)
+        assert np.all(p >= lo - 1e-12) and np.all(p <= hi + 1e-12)
+        assert np.all(np.abs(v) <= vmax + 1e-12)
+        assert np.all(np.abs(v - prev_v) <= amax * dt + 1e-9)
+        prev_v = v
+
+
+def test_feedforward_follows_a_ramp_without_stopping_short() -> None:
+    """A target moving at a constant 0.5 rad/s: with its speed fed forward the command
+    runs with it (gap ~0 once up to speed); without it, braking to each sample trails."""
+    from mocap_ros.teleop.filters import RateLimiter
+
+    gaps = {}
+    for ff in (False, True):
+        lim = RateLimiter([-10.0], [10.0], [2.0], [10.0])
+        lim.reset(np.zeros(1))
+        for k in range(1, 151):
+            target = np.array([0.5 * k * DT])
+            lim.step(target, DT, np.array([0.5]) if ff else None)
+        gaps[ff] = float(target[0] - lim.positions[0])
+    assert abs(gaps[True]) < 0.005 < gaps[False]
