@@ -14,9 +14,16 @@ link 1: those stay covered by this checker's final guard).
 
 Distances come from ``mj_geomDistance`` (signed: negative = penetration depth).
 
-`safe_step` is the joint-mode guard: given the last commanded (safe) configuration and a
+`safe_step` is the last-resort guard: given the last commanded (safe) configuration and a
 new command, return the furthest configuration along the straight joint-space step whose
 whole path stays outside the margin.
+
+`distance_rows` + `slide_velocity` are the guard proper (issue 24): the signed distances of
+the pairs near enough to matter and their gradients with respect to the commanded joints,
+and a small QP that changes a desired joint velocity as little as possible so that no
+pair's distance shrinks faster than it can still be stopped at the margin within the
+acceleration limits (a blocked step slides along the boundary; any step that increases
+every distance is free; several pairs at once).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+import qpsolvers
 from numpy.typing import ArrayLike
 
 from mocap_ros.robots.model import RobotModel
@@ -78,6 +86,9 @@ class CollisionChecker:
             for a, b in self.pairs
         ]
         self._fromto = np.zeros(6)
+        self._dofs: dict[bytes, np.ndarray] = {}
+        self._pair_list = [(int(a), int(b)) for a, b in self.pairs]
+        self._movable: dict[bytes, np.ndarray] = {}
         # Broadphase data (bounding spheres; planes by signed distance), as MuJoCo's own
         # mj_filterSphere: a pair farther apart than distmax skips the narrow phase.
         g1, g2 = self.pairs[:, 0], self.pairs[:, 1]
@@ -179,6 +190,195 @@ class CollisionChecker:
 
     def is_free(self, q: ArrayLike, margin: float | None = None) -> bool:
         return not self.collisions(q, margin)
+
+    def distance_rows(self, q: ArrayLike, qpos_index: ArrayLike, distmax: float) -> DistanceRows:
+        """Pairs closer than `distmax` that the joints `qpos_index` can move, with the
+        gradient of each signed distance with respect to those joints (hinge/slide only).
+
+        Separated pairs: analytic, n . (J2(p2) - J1(p1)) at MuJoCo's witness points (n the
+        unit vector from p1 to p2). Touching or penetrating pairs (no well-defined n):
+        central finite differences."""
+        idx = np.asarray(qpos_index, dtype=int).reshape(-1)
+        m = self.model
+        key = idx.tobytes()
+        dof = self._dofs.get(key)
+        if dof is None:
+            dof = np.array([int(m.jnt_dofadr[int(np.flatnonzero(m.jnt_qposadr == qi)[0])])
+                            for qi in idx], dtype=int)
+            self._dofs[key] = dof
+            # pairs neither of whose geoms these joints move have no gradient: skip them
+            moved = np.zeros(m.nbody, dtype=bool)
+            for b in range(1, m.nbody):
+                chain, x = [], b
+                while x > 0:
+                    chain.append(x)
+                    x = int(m.body_parentid[x])
+                moved[b] = any(int(m.jnt_bodyid[j]) in chain for j in range(m.njnt)
+                               if int(m.jnt_dofadr[j]) in set(dof.tolist()))
+            body = m.geom_bodyid
+            self._movable[key] = moved[body[self.pairs[:, 0]]] | moved[body[self.pairs[:, 1]]]
+        self._set(q)
+        mujoco.mj_comPos(m, self.data)  # mj_jacBody needs cdof / subtree_com
+        cand = self._candidates(distmax)
+        cand = cand[self._movable[key][cand]]
+        d_all = np.full(len(self.pairs), float(distmax))
+        hits, dists, ends = [], [], []
+        fromto = np.zeros(6)
+        pairs = self._pair_list
+        for k in cand.tolist():
+            a, b = pairs[k]
+            dist = mujoco.mj_geomDistance(m, self.data, a, b, distmax, fromto)
+            if dist < distmax:
+                hits.append(k)
+                dists.append(dist)
+                ends.append(fromto.copy())
+        n = len(hits)
+        if n == 0:
+            return DistanceRows(np.zeros(0), np.zeros((0, idx.size)), [])
+        sel = np.asarray(hits, dtype=int)
+        dist_arr = np.asarray(dists)
+        d_all[sel] = dist_arr
+        ft = np.asarray(ends)
+        p1, p2 = ft[:, :3], ft[:, 3:]
+        gap = p2 - p1
+        norm = np.linalg.norm(gap, axis=1)
+        # Jacobians of the witness points from one body Jacobian per body:
+        # J(p) = Jp(body) + Jr(body) x (p - body origin), columns of the joints in idx.
+        bodies = m.geom_bodyid[self.pairs[sel]]  # (n, 2)
+        uniq, inv = np.unique(bodies, return_inverse=True)
+        inv = inv.reshape(bodies.shape)
+        lin = np.empty((uniq.size, idx.size, 3))
+        ang = np.empty((uniq.size, idx.size, 3))
+        jp, jr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
+        for u, body in enumerate(uniq.tolist()):
+            mujoco.mj_jacBody(m, self.data, jp, jr, body)
+            lin[u], ang[u] = jp[:, dof].T, jr[:, dof].T
+        origin = self.data.xpos[uniq]
+
+        def point_jac(side: int, pts: np.ndarray) -> np.ndarray:
+            u = inv[:, side]
+            arm = pts - origin[u]  # (n, 3)
+            return lin[u] + np.cross(ang[u], arm[:, None, :])
+
+        unit = gap / np.where(norm > 1e-9, norm, 1.0)[:, None]
+        grad = np.einsum("pdk,pk->pd", point_jac(1, p2) - point_jac(0, p1), unit)
+        for r in np.flatnonzero((dist_arr <= 1e-6) | (norm <= 1e-9)).tolist():
+            a, b = pairs[hits[r]]
+            grad[r] = self._fd_gradient(q, idx, a, b, distmax)
+        keep = np.flatnonzero(np.any(grad != 0.0, axis=1))
+        return DistanceRows(
+            distance=dist_arr[keep],
+            gradient=grad[keep],
+            names=[self._names[hits[r]] for r in keep.tolist()],
+        )
+
+    def _fd_gradient(self, q: ArrayLike, idx: np.ndarray, a: int, b: int,
+                     distmax: float, h: float = 1e-5) -> np.ndarray:
+        base = np.asarray(q, dtype=float).reshape(-1)
+        g = np.zeros(idx.size)
+        for k, qi in enumerate(idx):
+            vals = []
+            for sgn in (1.0, -1.0):
+                qq = base.copy()
+                qq[qi] += sgn * h
+                self._set(qq)
+                vals.append(mujoco.mj_geomDistance(self.model, self.data, a, b, distmax,
+                                                   self._fromto))
+            g[k] = (vals[0] - vals[1]) / (2.0 * h)
+        self._set(base)  # the caller goes on with q's kinematics
+        mujoco.mj_comPos(self.model, self.data)
+        return g
+
+
+@dataclass(frozen=True)
+class DistanceRows:
+    """`CollisionChecker.distance_rows`: distances (k,), gradients (k, n), pair names."""
+
+    distance: np.ndarray
+    gradient: np.ndarray
+    names: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Slide:
+    """Result of `slide_velocity`."""
+
+    velocity: np.ndarray
+    changed: bool  # the constraints changed the desired velocity (teleop: "collision")
+    feasible: bool  # every distance constraint held without slack
+    nearest: tuple[str, str] | None  # the pair that bound the step most, when changed
+
+
+def approach_speed_limit(clearance: np.ndarray, decel: np.ndarray, dt: float) -> np.ndarray:
+    """Largest closing speed (m/s) from which a distance `clearance` above the margin can
+    still be closed to zero braking at `decel` (m/s^2) with steps of `dt`: the same
+    discrete bound as `RateLimiter` uses toward a position target (v^2/2a + v dt/2 plus
+    a dt^2/8 of discretisation), never more than the clearance in one step."""
+    c = np.maximum(clearance, 0.0)
+    d_eff = np.maximum(c - decel * dt * dt / 8.0, 0.0)
+    v = decel * (-0.5 * dt + np.sqrt(0.25 * dt * dt + 2.0 * d_eff / decel))
+    return np.minimum(v, c / dt)
+
+
+def slide_velocity(
+    rows: DistanceRows,
+    v_des: ArrayLike,
+    lower: ArrayLike,
+    upper: ArrayLike,
+    accel: ArrayLike,
+    dt: float,
+    margin: float,
+    *,
+    braking_share: float = 0.5,
+) -> Slide:
+    """The joint velocity closest to `v_des` within [lower, upper] (the acceleration,
+    velocity and position-braking box of this step) whose distance rates keep every pair
+    brakeable: ``grad_i . v >= -approach_speed_limit(d_i - margin, a_i)``, with a_i, the
+    deceleration of pair i's distance the joints can always supply, `braking_share` of
+    sum_k |grad_ik| accel_k (the rest is left for the pair's gradient turning and for
+    other pairs). A pair already inside `margin` must move out (a fifth of the way a step).
+
+    Only closing speeds are bounded: moving along the boundary (grad . v = 0) or away from
+    it is free, so a blocked step slides. If the box cannot satisfy every constraint (a
+    pair entered the activation distance too fast), the least-violating velocity in the
+    box is returned with ``feasible=False``: the box (acceleration limit) always holds."""
+    vd = np.asarray(v_des, dtype=float).reshape(-1)
+    lo = np.asarray(lower, dtype=float).reshape(-1)
+    hi = np.asarray(upper, dtype=float).reshape(-1)
+    n = vd.size
+    k = rows.distance.size
+    v0 = np.clip(vd, lo, hi)
+    if k == 0:
+        return Slide(v0, bool(np.any(v0 != vd)), True, None)
+    g = rows.gradient
+    acc = np.broadcast_to(np.asarray(accel, dtype=float), (n,))
+    decel = braking_share * (np.abs(g) @ acc)
+    clearance = rows.distance - margin
+    # Inside `margin` (the caller's aim, a few mm outside the hard margin): move back out
+    # at a fraction of the way per step, so the aim is regained, never pressed on.
+    bound = np.where(clearance > 0.0,
+                     -approach_speed_limit(clearance, np.maximum(decel, 1e-9), dt),
+                     -0.2 * clearance / dt)
+    slack_rate = g @ v0 - bound
+    if np.all(slack_rate >= 0.0):
+        return Slide(v0, bool(np.any(v0 != vd)), True, None)
+    # min |v - vd|^2 + w |s|^2  s.t.  g v + s >= bound, s >= 0, lo <= v <= hi
+    w = 1e6
+    p = np.zeros((n + k, n + k))
+    p[:n, :n] = np.eye(n)
+    p[n:, n:] = w * np.eye(k)
+    c = np.concatenate([-vd, np.zeros(k)])
+    gm = np.hstack([-g, -np.eye(k)])
+    lb = np.concatenate([lo, np.zeros(k)])
+    ub = np.concatenate([hi, np.full(k, 1e6)])
+    x = qpsolvers.solve_qp(p, c, gm, -bound, lb=lb, ub=ub, solver="daqp")
+    if x is None:  # numerically stuck: stopping as hard as the box allows is the safe answer
+        v = np.clip(np.zeros(n), lo, hi)
+        return Slide(v, True, False, rows.names[int(np.argmin(slack_rate))])
+    v = np.clip(x[:n], lo, hi)
+    feasible = bool(np.all(g @ v - bound >= -1e-6))
+    nearest = rows.names[int(np.argmin(g @ v - bound))]
+    return Slide(v, True, feasible, nearest)
 
 
 @dataclass(frozen=True)

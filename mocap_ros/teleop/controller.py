@@ -66,13 +66,20 @@ raise ValueError (a broken joint_states), and so do non-finite ones.
 
 Robot model (``robot=TeleopRobot``, see `robot_setup`): every command `step` produces --
 tracking, holding, safe_pose, braking after disable or a clock jump -- passes the collision
-guard last: the step from the previous command is cut at the last configuration keeping
-every checked geom pair (self and floor/table) ``collision_margin`` apart, the output stops
-there (velocities zero) and the status reason is "collision" (mode "holding" where it was
-"tracking"). A cut is the one place where the acceleration limit yields: stopping inside
-the margin would be worse. Exception: enabled from measured positions already inside the
-margin, the output starts there (it is where the robot is) and may only move away.
-The position and velocity limits hold as before (a cut only shortens a step).
+guard last. The rate limiter's velocity for the step is replaced by the closest one that
+(a) stays in the step's acceleration / velocity / position-braking box
+(`RateLimiter.velocity_bounds`) and (b) closes no checked geom pair (self and floor/table,
+within `robot_setup.GUARD_ACTIVATION`) faster than it can still be braked to a stop a few
+mm outside ``collision_margin`` (`collision.slide_velocity`: a QP on the distances'
+gradients). So the output brakes toward a boundary within the acceleration limit, slides
+along it (the component that does not close a distance is kept), and any step that opens
+every distance is free; several pairs at once. Where the guard changed the step the status
+reason is "collision" (mode "holding" where it was "tracking"). Last resort, never seen in
+the tests and sweeps (`collision_cuts` counts it): if the checked step still enters the
+margin after retrying with larger aims (`GUARD_BUFFERS`), it is cut at the last safe
+configuration and stops there; only that cut may exceed the acceleration limit. Exception:
+enabled from measured positions already inside the margin, the output starts there (it is
+where the robot is) and is pushed out. The position and velocity limits always hold.
 
 Retarget modes (the robot's ``retarget``):
   * "joint": the per-joint map above (the guard applies when a robot model is given).
@@ -113,7 +120,7 @@ from mocap_ros.teleop.angles import (
 )
 from mocap_ros.teleop.filters import KalmanParams, OneEuroParams, RateLimiter, make_filter
 from mocap_ros.teleop.retarget import RobotJointMap
-from mocap_ros.teleop.robot_setup import TeleopRobot
+from mocap_ros.teleop.robot_setup import GUARD_BUFFERS, TeleopRobot
 from mocap_ros.teleop.safety import (
     MEASURED_LIMIT_TOLERANCE,  # noqa: F401 (documented here, defined with the check)
     Decision,
@@ -125,6 +132,10 @@ from mocap_ros.teleop.safety import (
 from mocap_ros.teleop.task_retarget import RetargetError, arm_features
 
 HOLD_MODES: tuple[str, ...] = ("hold", "safe_pose")
+# Joint mode predicts the target forward by the pose's age, never by more than this (s): a
+# pose older than that is late, and extrapolating it further would guess, not predict.
+MAX_PREDICTION_S = 0.1
+VELOCITY_CUTOFF_HZ = 8.0
 # Pose quaternions must be unit within this tolerance; anything else means a broken
 # producer (zero quaternions, garbage), and the pose is invalid.
 UNIT_TOLERANCE = 0.1
@@ -205,7 +216,13 @@ class TeleopController:
         safety_params: SafetyParams | None = None,
         angle_ranges: Mapping[str, tuple[float, float]] | None = None,
         robot: TeleopRobot | None = None,
+        feedforward: bool = True,
+        max_prediction_s: float = MAX_PREDICTION_S,
     ) -> None:
+        if not (np.isfinite(max_prediction_s) and max_prediction_s >= 0):
+            raise ValueError(f"max_prediction_s must be finite and >= 0, got {max_prediction_s}")
+        self.feedforward = bool(feedforward)
+        self.max_prediction_s = float(max_prediction_s)
         if hold_mode not in HOLD_MODES:
             raise ValueError(f"hold_mode must be one of {HOLD_MODES}, got {hold_mode!r}")
         if not (np.isfinite(rate_hz) and rate_hz > 0):
@@ -240,6 +257,8 @@ class TeleopController:
             joint_map.acceleration_limits,
         )
         self._target: FloatArray | None = None
+        self._target_velocity: FloatArray | None = None  # joint mode: d(target)/d(stamp)
+        self._target_stamp: float | None = None
         self._pose_decision: Decision | None = None
         self._hold_target: FloatArray | None = None
         self._clock_s: float | None = None  # latest ROS time seen (clock-jump detection)
@@ -250,7 +269,8 @@ class TeleopController:
         self._has_command = False
         self._stopping = False
         self.last_angles: dict[str, float] | None = None
-        self.collision_cuts = 0  # steps the collision guard cut short (since construction)
+        self.collision_cuts = 0  # steps the last-resort guard cut short (since construction)
+        self.collision_slides = 0  # steps the collision constraints changed (slid, braked)
 
     # ------------------------------------------------------------------------ enable/disable
     @property
@@ -405,11 +425,25 @@ class TeleopController:
             assert command is not None
             self.last_angles = angles
             gap = None if previous_stamp is None else stamp - previous_stamp
-            if gap is None or gap > self.gate.pose_timeout:
+            restart = gap is None or gap > self.gate.pose_timeout
+            if restart:
                 self.filter.reset()
+            previous_target = self._target
             filtered = self.filter(command, stamp)
             self._target = (filtered if self.task
                             else np.clip(filtered, self.map.lower, self.map.upper))
+            previous_velocity = self._target_velocity
+            self._target_velocity = None
+            if not self.task and not restart and previous_target is not None and gap:
+                # the filtered command's own speed (bounded by the velocity limits), low-passed
+                # once more: what the prediction and the feed-forward use
+                raw = np.clip((self._target - previous_target) / gap,
+                              -self.map.velocity_limits, self.map.velocity_limits)
+                if previous_velocity is not None:
+                    a = 1.0 / (1.0 + 1.0 / (2.0 * np.pi * VELOCITY_CUTOFF_HZ * gap))
+                    raw = previous_velocity + a * (raw - previous_velocity)
+                self._target_velocity = raw
+            self._target_stamp = stamp
         return decision
 
     def _features(self, local_quats: FloatArray) -> FloatArray:
@@ -468,7 +502,8 @@ class TeleopController:
                     reason = "retarget"
             if goal is not None:
                 self._hold_target = None
-                return self._output(dt, goal, TeleopStatus("tracking"))
+                goal, ff = self._predicted(goal, now)
+                return self._output(dt, goal, TeleopStatus("tracking"), ff)
         if reason is None:  # unreachable: an accepted pose always sets a target
             reason = "no_pose_yet"
         if self.hold_mode == "safe_pose":
@@ -476,6 +511,18 @@ class TeleopController:
         if self._hold_target is None:
             self._hold_target = self.limiter.stopping_positions()
         return self._output(dt, self._hold_target, TeleopStatus("holding", reason))
+
+    def _predicted(self, goal: FloatArray, now: float
+                   ) -> tuple[FloatArray, FloatArray | None]:
+        """Joint mode: the target moved forward by the pose's age (its stamp to `now`, at
+        most `max_prediction_s`) at the filtered command's speed, and that speed as the
+        rate limiter's feed-forward (None: off, or no speed estimate yet)."""
+        v = self._target_velocity
+        if self.task or v is None or self._target_stamp is None:
+            return goal, None
+        age = min(max(now - self._target_stamp, 0.0), self.max_prediction_s)
+        ahead = np.clip(goal + v * age, self.map.lower, self.map.upper)
+        return ahead, (v.copy() if self.feedforward else None)
 
     def _ik_goal(self, features: FloatArray) -> FloatArray | None:
         """Task mode: the IK's configuration `horizon` seconds ahead of the current command
@@ -505,16 +552,36 @@ class TeleopController:
         tick = self.gate.tick(now)
         return tick.reason if tick.hold else None
 
-    def _output(self, dt: float, target: FloatArray | None, status: TeleopStatus) -> StepResult:
+    def _output(self, dt: float, target: FloatArray | None, status: TeleopStatus,
+                target_velocity: FloatArray | None = None) -> StepResult:
         if target is None or dt <= 0.0:
             pos, vel = self.limiter.positions.copy(), self.limiter.velocities.copy()
             if dt <= 0.0 and self._last_output is None:
                 vel = np.zeros_like(vel)
         else:
             previous = self.limiter.positions.copy()
-            pos, vel = self.limiter.step(target, dt)
             if self.robot is not None:
-                cut = self.robot.guard(previous, pos)
+                box = self.limiter.velocity_bounds(dt)
+            pos, vel = self.limiter.step(target, dt, target_velocity)
+            if self.robot is not None:
+                # Slide along (or brake toward) the boundary within the acceleration limit
+                # instead of stopping dead at it; a larger aim outside the margin where the
+                # linearised step still enters it.
+                for buffer in GUARD_BUFFERS:
+                    slide = self.robot.slide(previous, vel, *box,
+                                             self.limiter.max_acceleration, dt, buffer)
+                    slid = np.max(np.abs(slide.velocity - vel), initial=0.0) > 1e-9
+                    cand_pos = previous + slide.velocity * dt if slid else pos
+                    cut = self.robot.guard(previous, cand_pos)
+                    if not cut.scaled:
+                        break
+                if slid:
+                    vel = slide.velocity
+                    pos = cand_pos
+                    self.limiter.reset(pos, vel, clamp=False)
+                    self.collision_slides += 1
+                    mode = "holding" if status.mode == "tracking" else status.mode
+                    status = TeleopStatus(mode, "collision")
                 if cut.scaled:
                     # Stop at the last configuration outside the margin: never closer.
                     pos, vel = cut.q, np.zeros_like(vel)

@@ -302,11 +302,44 @@ class RateLimiter:
             self.positions + v * np.abs(v) / (2.0 * self.max_acceleration), self.lower, self.upper
         )
 
-    def step(self, target: ArrayLike, dt: float) -> tuple[FloatArray, FloatArray]:
+    def velocity_bounds(self, dt: float) -> tuple[FloatArray, FloatArray]:
+        """Per-joint [low, high] velocity for a step of `dt` from the current state: within
+        the acceleration limit of the current velocity, the velocity limit, and slow enough
+        to still brake before the position limits (the bound `step` itself keeps). Where
+        these conflict (a state reset moving fast toward a limit) the acceleration limit
+        wins: that box is never empty."""
+        amax, vmax, v = self.max_acceleration, self.max_velocity, self.velocities
+        acc_lo = np.maximum(v - amax * dt, -vmax)
+        acc_hi = np.minimum(v + amax * dt, vmax)
+        to_upper = np.maximum(self.upper - self.positions, 0.0)
+        to_lower = np.maximum(self.positions - self.lower, 0.0)
+        hi = np.minimum(acc_hi, self._brake_speed(to_upper, dt))
+        lo = np.maximum(acc_lo, -self._brake_speed(to_lower, dt))
+        hi = np.maximum(hi, acc_lo)
+        lo = np.minimum(lo, hi)
+        return lo, hi
+
+    def _brake_speed(self, dist: FloatArray, dt: float) -> FloatArray:
+        """Largest speed toward a point `dist` away from which braking at the acceleration
+        limit still stops there (see `_limited_velocity`)."""
+        amax = self.max_acceleration
+        d_eff = np.maximum(dist - amax * dt * dt / 8.0, 0.0)
+        v_brake = amax * (-0.5 * dt + np.sqrt(0.25 * dt * dt + 2.0 * d_eff / amax))
+        v_land = np.minimum(dist / dt, amax * dt)
+        return np.minimum(dist / dt, np.maximum(v_brake, v_land))
+
+    def step(self, target: ArrayLike, dt: float, target_velocity: ArrayLike | None = None
+             ) -> tuple[FloatArray, FloatArray]:
         """Advance by `dt` seconds toward `target`; returns (positions, velocities) copies.
 
-        dt <= 0 (or non-finite) leaves the state as it is.
+        dt <= 0 (or non-finite) leaves the state as it is. `target_velocity` (feed-forward,
+        rad/s): the target is moving at that speed, so the limiter heads for where it would
+        come to rest braking at the acceleration limit instead of braking to stop at its
+        current position every step (a ramp is followed without that lag; a target that
+        slows no faster than the limit is not overshot). All limits hold as without it.
         """
+        if target_velocity is not None:
+            return self._step_feedforward(target, dt, target_velocity)
         tgt = np.asarray(target, dtype=np.float64).reshape(-1)
         if tgt.shape != (self.size,):
             raise ValueError(f"expected {self.size} targets, got {tgt.shape}")
@@ -330,6 +363,19 @@ class RateLimiter:
         self.velocities = np.where(p_new != p_free, (p_new - self.positions) / dt, v_new)
         self.positions = p_new
         return self.positions.copy(), self.velocities.copy()
+
+    def _step_feedforward(self, target: ArrayLike, dt: float, target_velocity: ArrayLike
+                          ) -> tuple[FloatArray, FloatArray]:
+        tgt = np.asarray(target, dtype=np.float64).reshape(-1)
+        vt = np.asarray(target_velocity, dtype=np.float64).reshape(-1)
+        if tgt.shape != (self.size,) or vt.shape != (self.size,):
+            raise ValueError(f"expected {self.size} targets and target velocities")
+        vt = np.clip(np.where(np.isfinite(vt), vt, 0.0), -self.max_velocity, self.max_velocity)
+        # Head for where the target would come to rest braking at the acceleration limit:
+        # on a ramp that is just far enough ahead to keep the target's speed with (almost)
+        # no gap, and a target that then slows no faster than the limit is never overshot.
+        ahead = tgt + vt * np.abs(vt) / (2.0 * self.max_acceleration)
+        return self.step(ahead, dt)
 
     def _limited_velocity(self, err: FloatArray, dist: FloatArray, dt: float) -> FloatArray:
         amax, vmax = self.max_acceleration, self.max_velocity

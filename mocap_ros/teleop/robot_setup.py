@@ -30,10 +30,13 @@ joint mode the rest pose gives the joints' ``offset`` values, which the shipped 
 collision-free and clear of every limit. Model joints the map does not name stay at the
 model's home keyframe.
 
-The guard (both modes, every command the controller produces): `guard(prev, cmd)` walks
-the joint-space step prev -> cmd on the model and cuts it at the last configuration whose
-every checked geom pair (self: non-adjacent links; environment: floor, table) stays at
-least ``collision_margin`` apart (`mocap_ros.robots.safe_step`).
+The guard (both modes, every command the controller produces): `slide(prev, v, box...)`
+changes the step's velocity as little as possible so that no checked geom pair (self:
+non-adjacent links; environment: floor, table) closes faster than it can be braked a few
+mm outside ``collision_margin`` within the acceleration limits (`collision.slide_velocity`);
+`guard(prev, cmd)` then walks the joint-space step on the model and, as a last resort,
+cuts it at the last configuration keeping every pair ``collision_margin`` apart
+(`mocap_ros.robots.safe_step`).
 
 IK horizon: the rate limiter after the IK brakes toward its target (v <= sqrt(2 a d)); a
 target only one control period ahead would keep the arm crawling. So each control step the
@@ -51,11 +54,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mujoco
 import numpy as np
 import yaml
 from numpy.typing import ArrayLike
 
-from mocap_ros.robots.collision import CollisionChecker, SafeStep, safe_step
+from mocap_ros.robots.collision import CollisionChecker, SafeStep, Slide, safe_step, slide_velocity
 from mocap_ros.robots.model import RobotModel, RobotModelError, add_environment, load_robot
 from mocap_ros.teleop.ik import IKParams, TaskIK
 from mocap_ros.teleop.retarget import JointMapError, RobotJointMap
@@ -67,6 +71,36 @@ from mocap_ros.teleop.task_retarget import (
 )
 
 RETARGET_MODES: tuple[str, ...] = ("joint", "task")
+# Pairs closer than this (m) beyond the collision margin constrain each step's velocity
+# (`slide`): far enough that a pair closing at the velocity limits is seen before its braking
+# distance at the acceleration limits (G1 hand at ~1 m/s, ~2.5 m/s^2 of distance braking:
+# 0.2 m), near enough that a step looks at tens of pairs, not hundreds.
+GUARD_ACTIVATION = 0.25
+# The step's constraints aim this far (m) outside the collision margin: they are linear in
+# the step, the distances are not (a pair's gradient turns as it moves, box edges switch),
+# and the last-resort cut at the margin itself must not be what stops the robot. When the
+# aim was not enough (the checked step still enters the margin) the controller retries
+# with the next, larger one before cutting.
+GUARD_BUFFERS = (0.003, 0.01, 0.03)
+
+def _joint_reach(model: mujoco.MjModel) -> float:
+    """An upper bound, in any configuration, on the distance from a joint's anchor to any
+    point of a collision geom it moves: the chain of body offsets from the root to the
+    geom's body, plus the geom's offset and bounding radius (triangle inequality)."""
+    far = 0.0
+    for g in range(model.ngeom):
+        b = int(model.geom_bodyid[g])
+        if b == 0 or model.body_weldid[b] == 0:
+            continue  # fixed to the world: no joint moves it
+        length = float(np.linalg.norm(model.geom_pos[g]) + model.geom_rbound[g])
+        # up to the first moving body: its anchor is the farthest joint from the geom
+        while model.body_weldid[model.body_parentid[b]] != 0:
+            length += float(np.linalg.norm(model.body_pos[b]))
+            b = int(model.body_parentid[b])
+        far = max(far, length)
+    return far
+
+
 _MODEL_KEYS = ("source", "floor", "floor_height", "table", "collision_margin")
 _TASK_KEYS = ("reach", "base_rotation_rpy", "ik_margin", "horizon", "frozen", "arms")
 _ARM_KEYS = ("side", "ee_site", "elbow_body", "orientation")
@@ -148,6 +182,9 @@ class TeleopRobot:
                                 f"{exc}") from exc
         self.model_home = robot.home.copy()
         self.checker = CollisionChecker(robot, margin=self.margin)
+        # farthest any collision geom reaches from any joint anchor (m): bounds how fast a
+        # joint moves any point of a geom (speed <= reach * joint speed)
+        self.reach = _joint_reach(robot.model)
         home = self.to_model(joint_map.safe_pose)
         hits = self.checker.collisions(home)
         if hits:
@@ -182,6 +219,26 @@ class TeleopRobot:
         step = safe_step(self.checker, self.to_model(a), self.to_model(b), margin=self.margin)
         return SafeStep(q=self.from_model(step.q), scaled=step.scaled, fraction=step.fraction,
                         nearest=step.nearest)
+
+    def slide(self, q_prev: ArrayLike, v_des: ArrayLike, lower: ArrayLike, upper: ArrayLike,
+              accel: ArrayLike, dt: float, buffer: float = 0.003) -> Slide:
+        """`slide_velocity` from the map-order configuration `q_prev`: the velocity closest
+        to `v_des` within [lower, upper] that keeps every pair within `GUARD_ACTIVATION` of
+        the margin brakeable at the acceleration limits (map order in and out)."""
+        # Only pairs that could need braking this step: a closing speed is at most
+        # sum_k |grad_ik| |v_k| with |grad_ik| <= 2 * reach, and its braking distance at
+        # the pair's deceleration (half of sum_k |grad_ik| a_k) at most
+        # 2 * reach * sum_k |v_k| * max_k |v_k| / a_k (+ two steps of travel).
+        speed = np.maximum(np.abs(np.asarray(lower, float)), np.abs(np.asarray(upper, float)))
+        acc = np.asarray(accel, dtype=float)
+        stop = 2.0 * self.reach * float(np.sum(speed)) * (float(np.max(speed / acc)) + 2 * dt)
+        reach = min(GUARD_ACTIVATION, stop + GUARD_BUFFERS[-1])
+        rows = self.checker.distance_rows(self.to_model(q_prev), self.index,
+                                          self.margin + reach)
+        # Aim GUARD_BUFFER outside the margin: the constraints are linear in the step, the
+        # distances are not (a pair's gradient turns as it moves), and the last-resort cut
+        # at the margin itself must not be what stops the robot.
+        return slide_velocity(rows, v_des, lower, upper, accel, dt, self.margin + buffer)
 
     def min_distance(self, q_map: ArrayLike) -> float:
         return self.checker.min_distance(self.to_model(q_map), self.margin + 0.05)[0]

@@ -38,9 +38,10 @@ accepted pose's STAMP is older than `pose_timeout`: data age, not arrival time, 
 
 HOLD_REASONS also holds "clock_jump", which only the controller can see (ROS time went
 backwards); `forget()` is what it calls on the gate then; "collision" (the controller's
-collision guard cut the step short: the command stops at the last configuration outside the
-margin) and "retarget" (task mode: the pose gives no end-effector target, or the IK found
-no solution) are the controller's too.
+collision guard changed the step: braking toward, or sliding along, the boundary a few mm
+outside the margin; or, last resort, cut it short at the last configuration outside it)
+and "retarget" (task mode: the pose gives no end-effector target, or the IK found no
+solution) are the controller's too.
 """
 
 from __future__ import annotations

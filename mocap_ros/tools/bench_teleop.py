@@ -32,9 +32,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from mocap_ros.teleop.angles import ANGLE_NAMES, angles_to_local_rotations
-from mocap_ros.teleop.controller import TeleopController
+from mocap_ros.teleop.controller import MAX_PREDICTION_S, TeleopController
 from mocap_ros.teleop.filters import (
     KalmanParams,
     OneEuroParams,
@@ -53,8 +54,33 @@ MAX_SHIFT_S = 0.5
 GOAL_FILTER_LAG_MS = 30.0
 GOAL_JITTER_REDUCTION = 5.0
 GOAL_G1_TOTAL_MS = 60.0
+GOAL_FR3_TOTAL_MS = 100.0
+GOAL_WAVE_AMPLITUDE = 0.9
 
 FilterParams = OneEuroParams | KalmanParams
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Controller options compared in one run (issue 24): the target predicted forward by
+    the pose's age and the filtered command's speed fed forward to the rate limiter, or
+    neither (the controller before); `acceleration_scale`: per robot, the YAML's top-level
+    field replaced (None: as shipped)."""
+
+    name: str
+    feedforward: bool
+    max_prediction_s: float
+    acceleration_scale: tuple[tuple[str, float], ...] = ()
+
+    def scale_for(self, robot: str) -> float | None:
+        return dict(self.acceleration_scale).get(robot)
+
+
+VARIANTS = (
+    # as before issue 24: no prediction or feed-forward, the G1 arms at 10 rad/s^2
+    Variant("before", False, 0.0, (("fr3", 0.2), ("g1", 0.5))),
+    Variant("after", True, MAX_PREDICTION_S),
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +110,14 @@ def _map_path(robot: str) -> Path:
     return Path(__file__).resolve().parents[2] / "config" / f"teleop_{robot}.yaml"
 
 
-def load_map(robot: str) -> RobotJointMap:
-    return RobotJointMap.from_yaml(_map_path(robot))
+def load_map(robot: str, acceleration_scale: float | None = None) -> RobotJointMap:
+    if acceleration_scale is None:
+        return RobotJointMap.from_yaml(_map_path(robot))
+    data = yaml.safe_load(_map_path(robot).read_text())
+    data["acceleration_scale"] = acceleration_scale
+    for key in ("model", "task", "retarget", "hands"):  # the joint map alone
+        data.pop(key, None)
+    return RobotJointMap.from_dict(data, str(_map_path(robot)))
 
 
 def _joint_index(jmap: RobotJointMap) -> int:
@@ -113,10 +145,13 @@ def _angles(value: float) -> dict[str, float]:
 
 def run_controller(jmap: RobotJointMap, motion: Motion, params: FilterParams | None, *,
                    noise: np.ndarray | None = None, unlimited: bool = False,
-                   rate_hz: float = 50.0) -> dict[str, np.ndarray]:
+                   rate_hz: float = 50.0, variant: Variant | None = None
+                   ) -> dict[str, np.ndarray]:
     """Drive the controller through `motion`; pose and step traces of the elbow joint."""
     j = _joint_index(jmap)
-    ctrl = TeleopController(jmap, rate_hz=rate_hz, filter_params=params)
+    v = variant or VARIANTS[-1]
+    ctrl = TeleopController(jmap, rate_hz=rate_hz, filter_params=params,
+                            feedforward=v.feedforward, max_prediction_s=v.max_prediction_s)
     if unlimited:
         big = np.full(len(jmap), 1e6)
         ctrl.limiter = RateLimiter(jmap.lower, jmap.upper, big, big)
@@ -209,13 +244,15 @@ def choose(results: list[tuple[FilterParams, dict[str, float]]], kind: type
 
 
 # ------------------------------------------------------------------ controller
-def measure_robot(robot: str, params: FilterParams | None) -> dict[str, object]:
-    jmap = load_map(robot)
+def measure_robot(robot: str, params: FilterParams | None,
+                  variant: Variant | None = None) -> dict[str, object]:
+    v = variant or VARIANTS[-1]
+    jmap = load_map(robot, v.scale_for(robot))
     rows: dict[str, object] = {}
     for m in MOTIONS:
         ideal = _ideal(jmap, m)
-        real = run_controller(jmap, m, params)
-        free = run_controller(jmap, m, params, unlimited=True)
+        real = run_controller(jmap, m, params, variant=v)
+        free = run_controller(jmap, m, params, unlimited=True, variant=v)
         lag_f = best_shift(real["pose_t"], real["target"], ideal, m.fit_window)
         lag_free = best_shift(free["step_t"], free["output"], ideal, m.fit_window)
         lag_total = best_shift(real["step_t"], real["output"], ideal, m.fit_window)
@@ -231,6 +268,28 @@ def measure_robot(robot: str, params: FilterParams | None) -> dict[str, object]:
         # the search ends at MAX_SHIFT_S: a lag there means "at least", not a measurement
         rows[m.name]["total_at_search_limit"] = bool(lag_total >= MAX_SHIFT_S - 1e-9)
     return rows
+
+
+def controller_jitter(robot: str, params: FilterParams | None, variant: Variant) -> float:
+    """Worst noise reduction of the controller's output (rate limits lifted, so only the
+    filter, the sampling and the prediction act): the input noise held for each control
+    step over the noise left in the output (noisy run minus clean run), as RMS second
+    differences, over both motions and `SEEDS`. Prediction extrapolates the noise too:
+    this is the number that shows what it costs."""
+    jmap = load_map(robot, variant.scale_for(robot))
+    j = _joint_index(jmap)
+    worst = math.inf
+    for m in MOTIONS:
+        clean = run_controller(jmap, m, params, unlimited=True, variant=variant)
+        pose_t, step_t = clean["pose_t"], clean["step_t"]
+        skip = step_t.size * 1000 // int(1000 * m.duration)  # the first second: start-up
+        for seed in SEEDS:
+            n = np.random.default_rng(seed).normal(0.0, NOISE_RAD, pose_t.size)
+            noisy = run_controller(jmap, m, params, noise=n, unlimited=True, variant=variant)
+            held = n[np.searchsorted(pose_t, step_t, side="right") - 1] * jmap.scale[j]
+            left = noisy["output"] - clean["output"]
+            worst = min(worst, jitter(held[skip:]) / max(jitter(left[skip:]), 1e-12))
+    return worst
 
 
 def run(json_path: str | None = None, quick: bool = False) -> dict[str, object]:
@@ -258,22 +317,49 @@ def run(json_path: str | None = None, quick: bool = False) -> dict[str, object]:
     if best_kalman:
         picks.append(("best kalman", best_kalman[0]))
     robots: dict[str, object] = {}
-    print("\nController (50 Hz steps; lag in ms split filter + period + limits = total):")
-    print(f"{'robot':<5} {'filter':<14} {'motion':<5} {'filter':>7} {'period':>7} {'limits':>7} "
-          f"{'total':>7} {'amplitude':>9} {'(no limits)':>11}")
+    print("\nController (50 Hz steps; lag in ms split filter + period + limits = total;")
+    print(" variants in one run: " + "; ".join(
+        f"{v.name}: feed-forward {'on' if v.feedforward else 'off'}, prediction <= "
+        f"{1e3 * v.max_prediction_s:g} ms, acceleration_scale "
+        f"{dict(v.acceleration_scale) or 'as shipped'}" for v in VARIANTS) + "):")
+    print(f"{'robot':<5} {'filter':<14} {'variant':<7} {'motion':<5} {'filter':>7} "
+          f"{'period':>7} {'limits':>7} {'total':>7} {'amplitude':>9} {'(no limits)':>11}")
     for robot in ROBOTS:
         per: dict[str, object] = {}
         for label, p in picks:
-            rows = measure_robot(robot, p)
-            per[label] = {"filter": describe(p), **rows}
-            for mname, row in rows.items():
-                amp = f"{row['amplitude_ratio']:9.2f} {row['amplitude_ratio_unlimited']:11.2f}" \
-                    if "amplitude_ratio" in row else ""
-                cap = ">=" if row["total_at_search_limit"] else "  "
-                print(f"{robot:<5} {label:<14} {mname:<5} {row['filter_ms']:7.1f} "
-                      f"{row['period_ms']:7.1f} {row['limits_ms']:7.1f} "
-                      f"{cap}{row['total_ms']:5.0f} {amp}")
+            per[label] = {"filter": describe(p)}
+            for variant in VARIANTS:
+                rows = measure_robot(robot, p, variant)
+                if label == "default":
+                    rows["jitter_reduction"] = round(controller_jitter(robot, p, variant), 2)
+                per[label][variant.name] = rows  # type: ignore[index]
+                for mname, row in rows.items():
+                    if not isinstance(row, dict):
+                        continue
+                    amp = (f"{row['amplitude_ratio']:9.2f} "
+                           f"{row['amplitude_ratio_unlimited']:11.2f}"
+                           if "amplitude_ratio" in row else "")
+                    cap = ">=" if row["total_at_search_limit"] else "  "
+                    print(f"{robot:<5} {label:<14} {variant.name:<7} {mname:<5} "
+                          f"{row['filter_ms']:7.1f} {row['period_ms']:7.1f} "
+                          f"{row['limits_ms']:7.1f} {cap}{row['total_ms']:5.0f} {amp}")
         robots[robot] = per
+    print("\nOutput noise reduction, default filter (input noise held per step over the "
+          "noise in the output, rate limits lifted; the filter alone at the pose times: "
+          f"{default[1]['jitter_reduction']:.2f}x):")
+    for robot in ROBOTS:
+        d = robots[robot]["default"]  # type: ignore[index]
+        print(f"  {robot}: " + ", ".join(f"{v.name} {d[v.name]['jitter_reduction']:.2f}x"
+                                        for v in VARIANTS))
+    goals = {"g1": GOAL_G1_TOTAL_MS, "fr3": GOAL_FR3_TOTAL_MS}
+    print("\nGoals (issue 24): ramp lag, default filter, variant "
+          f"'{VARIANTS[-1].name}'; wave amplitude >= {GOAL_WAVE_AMPLITUDE:g} where the limits "
+          "allow:")
+    for robot in ROBOTS:
+        after = robots[robot]["default"][VARIANTS[-1].name]  # type: ignore[index]
+        lag, amp = after["ramp"]["total_ms"], after["wave"]["amplitude_ratio"]
+        print(f"  {robot}: ramp {lag:.0f} ms (goal <= {goals[robot]:g}: "
+              f"{'met' if lag <= goals[robot] else 'MISSED'}), wave amplitude {amp:.2f}")
     report = {
         "cpu": cpu_model(), "pose_hz": POSE_HZ, "noise_rad": NOISE_RAD, "seeds": list(SEEDS),
         "filters": [{"filter": describe(p), "params": {"type": type(p).__name__, **asdict(p)},
