@@ -66,6 +66,7 @@ class ConsoleServer:
         self.refused = 0  # connections refused (token, host, origin)
         self.bad_requests = 0
         self.state: dict[str, Any] = {}
+        self._sending: set[asyncio.Future] = set()
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -100,7 +101,7 @@ class ConsoleServer:
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as exc:  # noqa: BLE001 (reported to start())
+        except BaseException as exc:
             self._error = exc
             self._started.set()
 
@@ -139,13 +140,15 @@ class ConsoleServer:
         for ws in list(self._clients.values()):
             if self._backlog(ws) > MAX_BACKLOG_BYTES:
                 continue  # a slow page drops updates instead of queueing them without bound
-            asyncio.ensure_future(self._send(ws, message))
+            task = asyncio.ensure_future(self._send(ws, message))
+            self._sending.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._sending.discard)
 
     @staticmethod
     def _backlog(ws: ServerConnection) -> int:
         try:
             return int(ws.transport.get_write_buffer_size())
-        except Exception:  # noqa: BLE001 (closing transport)
+        except Exception:
             return 0
 
     @staticmethod
@@ -245,7 +248,7 @@ class ConsoleServer:
             return bool(ok), str(text)
         except TimeoutError:
             return False, f"no answer from teleop within {ENABLE_TIMEOUT_S:g} s"
-        except Exception as exc:  # noqa: BLE001 (the page gets the reason; we keep serving)
+        except Exception as exc:
             return False, f"call failed: {exc}"
 
     async def _check_dead_man(self) -> None:
@@ -270,7 +273,7 @@ def _peer(ws: ServerConnection) -> str:
     try:
         addr = ws.remote_address
         return f"{addr[0]}:{addr[1]}"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "?"
 
 
