@@ -58,6 +58,9 @@ def generate_launch_description():
         DeclareLaunchArgument("operator_lock", default_value="false",
                               description="true: the robot follows only the person who "
                               "armed it (mocap_node operator_lock + teleop's lock service)"),
+        DeclareLaunchArgument("console", default_value="false",
+                              description="true: also the operator console (console_node: a "
+                              "web page on http://127.0.0.1:8090/ to watch and arm teleop)"),
         DeclareLaunchArgument("bbox_mode", default_value="detector",
                               description="mocap_node person box: detector (default for "
                               "teleop) | track | full_frame | roi"),
@@ -87,6 +90,13 @@ def _teleop_node(context, *_, **__):
             params[name] = cast(text)
         except ValueError:
             raise ValueError(f"launch argument {name}:={text!r} is not a number") from None
-    return [Node(package="mocap_ros", executable="teleop_node", name="teleop_node",
-                 output="screen", parameters=[params],
-                 remappings=[("joint_commands", value("command_topic"))])]
+    nodes = [Node(package="mocap_ros", executable="teleop_node", name="teleop_node",
+                  output="screen", parameters=[params],
+                  remappings=[("joint_commands", value("command_topic"))])]
+    if value("console").lower() == "true":
+        # topics only (joint_states from the real robot or sim_robot); the image it shows is
+        # the one mocap_node reads
+        nodes.append(Node(package="mocap_ros", executable="console_node", name="console",
+                          output="screen", parameters=[{"robot_config": robot}],
+                          remappings=[("image_raw", value("image_topic"))]))
+    return nodes

@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mocap_ros.cli import up as cli_up
 
     cli_up.register(sub)
+    from mocap_ros.cli import teleop as cli_teleop
+
+    cli_teleop.register(sub)
     return parser
 
 

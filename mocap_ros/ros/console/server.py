@@ -205,7 +205,13 @@ class ConsoleServer:
             if self.state:
                 await ws.send(json.dumps({"type": "state", **self.state}))
             async for message in ws:
-                await self._on_message(client, ws, message)
+                try:
+                    await self._on_message(client, ws, message)
+                except ConnectionClosed:
+                    raise
+                except Exception as exc:
+                    self.bad_requests += 1
+                    self._log("error", f"console: request from page {client} failed: {exc!r}")
         except ConnectionClosed:
             pass
         finally:
