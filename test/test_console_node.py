@@ -4,10 +4,8 @@ WebSocket as the page does (the same in a real browser: test_console_browser.py)
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,69 +13,16 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 websockets = pytest.importorskip("websockets")
 pytest.importorskip("viser")
+from console_helpers import Loop, free_port, wait  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
-from mocap_ros.msg import TeleopStatus  # noqa: E402
 from mocap_ros.ros.console_node import ConsoleNode  # noqa: E402
-from mocap_ros.ros.sim_robot import SimRobotNode  # noqa: E402
-from mocap_ros.ros.teleop_node import TeleopNode  # noqa: E402
 
 from ros_helpers import make_executor, ros_context  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(60)]
-CONFIG = Path(__file__).resolve().parents[1] / "config"
-
-
-def free_port() -> int:
-    # two consecutive free ports: the page's and the 3D view's
-    for _ in range(50):
-        with socket.socket() as a, socket.socket() as b:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            try:
-                b.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no two consecutive free ports")
-
-
-class Loop:
-    """teleop_node + sim_robot + console (+ a camera publisher) spinning in a thread."""
-
-    def __init__(self, ctx, **console_params) -> None:
-        self.sim = SimRobotNode(context=ctx, parameter_overrides=[
-            Parameter("robot", value="fr3")])
-        self.teleop = TeleopNode(context=ctx, parameter_overrides=[
-            Parameter("robot_config", value=str(CONFIG / "teleop_fr3.yaml")),
-            Parameter("retarget", value="joint")])
-        params = {"port": free_port(), "robot_config": str(CONFIG / "teleop_fr3.yaml"),
-                  **console_params}
-        self.console = ConsoleNode(context=ctx, parameter_overrides=[
-            Parameter(k, value=v) for k, v in params.items()])
-        self.cam = rclpy.create_node("camera", context=ctx)
-        self.image_pub = self.cam.create_publisher(Image, "image_raw", 10)
-        self.statuses: list[TeleopStatus] = []
-        self.cam.create_subscription(TeleopStatus, "teleop/status", self.statuses.append, 10)
-        self.executor = make_executor(ctx, self.sim, self.teleop, self.console, self.cam)
-        self._stop = False
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop:
-            self.executor.spin_once(timeout_sec=0.02)
-
-    def enabled(self) -> bool | None:
-        return self.statuses[-1].enabled if self.statuses else None
-
-    def close(self) -> None:
-        self._stop = True
-        self.thread.join(5.0)
-        for n in (self.console, self.cam, self.teleop, self.sim):
-            n.destroy_node()
 
 
 @pytest.fixture
@@ -86,15 +31,6 @@ def loop():
         lp = Loop(ctx)
         yield lp
         lp.close()
-
-
-def wait(pred, timeout=10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return bool(pred())
 
 
 def recv(ws, kind: str, timeout: float = 10.0):
@@ -119,6 +55,12 @@ def test_enable_via_the_console_and_dead_man_on_close(loop):
         assert a["ok"], a
         assert wait(lambda: loop.enabled() is True)
         assert wait(lambda: loop.console.state()["enabled"])
+        # the commanded pose is drawn as a ghost: it starts where the robot is
+        scene = loop.console.scene
+        assert wait(lambda: scene.command.visible)
+        robot = {g: h.position for g, h in scene.measured.handles}
+        for g, h in scene.command.handles:
+            assert np.allclose(h.position, robot[g], atol=0.02)
         ws.send(json.dumps({"type": "heartbeat"}))
     t0 = time.monotonic()  # the page is gone: the dead-man disables teleop
     assert wait(lambda: loop.enabled() is False, 5.0)
@@ -135,6 +77,7 @@ def test_stop_disables_and_the_answer_is_shown(loop):
         a = recv(ws, "answer")
         assert a["ok"] and a["message"].startswith("disabled")
         assert wait(lambda: loop.enabled() is False)
+        assert wait(lambda: not loop.console.scene.command.visible)  # no command, no ghost
         for bad in ("nonsense", json.dumps({"type": "rm -rf"})):
             ws.send(bad)
             assert "refused" in recv(ws, "refused")["type"]

@@ -79,6 +79,7 @@ class ConsoleNode(Node):
         self.viewer = viser.ViserServer(host=s.host, port=viewer_port, verbose=False)
         viewer_port = self.viewer.get_port()  # viser takes the next free port if it is taken
         self.viewer.gui.configure_theme(show_logo=False, show_share_button=False)
+        self.viewer.gui.main_panel.minimize()  # the view is for looking, not for settings
         self.scene = ConsoleScene(self.viewer, robot)
         self.server = ConsoleServer(s.host, s.port, set_enabled=self._set_enabled, token=token,
                                     heartbeat_timeout=s.heartbeat_timeout,

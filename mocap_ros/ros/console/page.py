@@ -22,11 +22,12 @@ _PAGE = r"""<!doctype html>
  #mode.tracking{background:#23883a} #mode.holding,#mode.safe_pose{background:#b8860b}
  #mode.stopping{background:#c05000}
  #answer{flex:1;color:#ccc} #link{font-size:12px;color:#aaa}
- main{display:grid;grid-template-columns:minmax(320px,1fr) minmax(320px,1.2fr);gap:10px;
+ main{display:grid;grid-template-columns:minmax(300px,480px) minmax(320px,1fr);gap:10px;
    padding:10px}
  .panel{background:#26282e;border:1px solid #3a3d45;border-radius:6px;padding:6px}
  #camera{width:100%;display:block;background:#000;min-height:120px}
- #viewer{width:100%;height:420px;border:0;background:#fff;display:block}
+ #viewer{width:100%;height:calc(100vh - 100px);min-height:360px;border:0;background:#fff;
+   display:block}
  table{border-collapse:collapse;width:100%} td{padding:2px 6px;border-bottom:1px solid #333}
  td:first-child{color:#aaa;width:40%} .bad{color:#ff7b7b} .good{color:#7bd88f}
  small{color:#999}
@@ -70,8 +71,11 @@ function connect() {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" +
     (token ? "?token=" + encodeURIComponent(token) : "");
   ws = new WebSocket(url); ws.binaryType = "blob";
-  ws.onopen = () => { connected = true; $("link").textContent = "connected"; heartbeat(); };
-  ws.onclose = () => { connected = false; $("link").textContent = "disconnected";
+  ws.onopen = () => { connected = true; $("link").textContent = "connected";
+    if ($("answer").textContent === "connecting...") $("answer").textContent = "";
+    heartbeat(); };
+  ws.onclose = (ev) => { connected = false;
+    $("link").textContent = "disconnected (" + ev.code + "), reconnecting";
     setTimeout(connect, 1000); };
   ws.onmessage = (ev) => {
     if (typeof ev.data !== "string") {

@@ -106,10 +106,11 @@ class ConsoleScene:
     def __init__(self, server: viser.ViserServer, robot: RobotModel | None) -> None:
         self.server = server
         server.scene.set_up_direction("+z")
-        server.scene.add_grid("/ground", width=4.0, height=4.0, cell_size=0.25,
-                              position=(0.5, 0.0, 0.0))
-        server.initial_camera.position = (-1.6, -2.4, 1.8)
-        server.initial_camera.look_at = (0.6, 0.0, 0.6)
+        server.scene.add_grid("/ground", width=3.0, height=2.0, cell_size=0.25,
+                              position=(0.7, 0.0, 0.0))
+        # from the side: the robot on the left, the operator facing it on the right
+        server.initial_camera.position = (0.9, -2.3, 1.3)
+        server.initial_camera.look_at = (0.7, 0.0, 0.6)
         self.measured = _Posed(server, robot, "robot", ROBOT_COLOR, None) if robot else None
         self.command = _Posed(server, robot, "command", GHOST_COLOR, GHOST_OPACITY) \
             if robot else None

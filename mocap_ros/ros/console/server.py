@@ -110,7 +110,7 @@ class ConsoleServer:
         self._stop = asyncio.Event()
         async with serve(self._handler, self.host, self.port,
                          process_request=self._process_request, max_size=MAX_MESSAGE_BYTES,
-                         ping_interval=5.0, ping_timeout=5.0, server_header=None):
+                         ping_interval=None, server_header=None):
             checker = asyncio.create_task(self._check_dead_man())
             self._started.set()
             await self._stop.wait()
