@@ -85,6 +85,8 @@ def rig():
         lp.close()
 
 
+# slow: Chromium renders the 3D view in software (SwiftShader), ~30 s on 2 busy cores
+@pytest.mark.slow
 def test_console_in_chromium(rig):
     outside: list[str] = []
 
