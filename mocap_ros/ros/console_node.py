@@ -16,6 +16,8 @@ timer, not in the subscription: a 30 Hz camera costs the console nothing between
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import io
 import secrets
 import sys
 import time
@@ -76,7 +78,10 @@ class ConsoleNode(Node):
         except Exception as exc:  # a console without the robot beats no console
             self.get_logger().warning(f"robot model from {path}: {exc}; not drawn")
             robot = None
-        self.viewer = viser.ViserServer(host=s.host, port=viewer_port, verbose=False)
+        # viser prints its own banner with the 3D view's URL: the console's URL is the one
+        # to open (logged below), so that banner is kept out of the way
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.viewer = viser.ViserServer(host=s.host, port=viewer_port, verbose=False)
         viewer_port = self.viewer.get_port()  # viser takes the next free port if it is taken
         self.viewer.gui.configure_theme(show_logo=False, show_share_button=False)
         self.viewer.gui.main_panel.minimize()  # the view is for looking, not for settings
@@ -102,10 +107,11 @@ class ConsoleNode(Node):
         self.create_subscription(JointState, "joint_states", self._on_joints, 50)
         self.create_subscription(TeleopStatus, "teleop/status", self._on_status, 10)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        self.cpu_s = 0.0  # CPU time of the console's work in the executor (bench_console)
         if s.image_rate_hz > 0.0:
-            self.create_timer(1.0 / s.image_rate_hz, self._send_image)
-        self.create_timer(1.0 / s.scene_rate_hz, self._update_scene)
-        self.create_timer(1.0 / s.state_rate_hz, self._send_state)
+            self.create_timer(1.0 / s.image_rate_hz, self._timed(self._send_image))
+        self.create_timer(1.0 / s.scene_rate_hz, self._timed(self._update_scene))
+        self.create_timer(1.0 / s.state_rate_hz, self._timed(self._send_state))
         try:
             self.server.start()
         except RuntimeError as exc:
@@ -115,6 +121,15 @@ class ConsoleNode(Node):
         self.get_logger().info(
             f"console at {self.url} (3D view on port {viewer_port}); arms {s.enable_service}"
             + ("" if token is None else "; the token in this URL is needed to connect"))
+
+    def _timed(self, fn: Any) -> Any:
+        def run() -> None:
+            t = time.thread_time()
+            try:
+                fn()
+            finally:
+                self.cpu_s += time.thread_time() - t
+        return run
 
     # ------------------------------------------------------------------ the page's requests
     def _log(self, level: str, text: str) -> None:

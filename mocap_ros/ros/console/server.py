@@ -63,6 +63,7 @@ class ConsoleServer:
         self._started = threading.Event()
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
+        self.cpu_s = 0.0
         self.refused = 0  # connections refused (token, host, origin)
         self.bad_requests = 0
         self.state: dict[str, Any] = {}
@@ -260,6 +261,7 @@ class ConsoleServer:
     async def _check_dead_man(self) -> None:
         while True:
             await asyncio.sleep(CHECK_PERIOD_S)
+            self.cpu_s = time.thread_time()  # this thread's CPU so far (bench_console)
             why = self.guard.due_disable(time.monotonic())
             if why is None:
                 continue
