@@ -56,8 +56,13 @@ const params = new URLSearchParams(location.search);
 const token = params.get("token");
 const $ = (id) => document.getElementById(id);
 let ws = null, lastUrl = null, connected = false;
-if (VIEWER_PORT) $("viewer").src = location.protocol + "//" + location.hostname + ":" +
-  VIEWER_PORT + "/";
+// The 3D view under another site name when there is one (127.0.0.1 <-> localhost): the
+// browser then renders it in its own process, so a slow (software) WebGL frame cannot stall
+// this page's buttons and heartbeat.
+const viewerHost = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}[location.hostname] ||
+  location.hostname;
+if (VIEWER_PORT) $("viewer").src = location.protocol + "//" + viewerHost + ":" + VIEWER_PORT +
+  "/";
 function send(obj) { if (ws && ws.readyState === 1) { ws.send(JSON.stringify(obj)); return true; }
   return false; }
 function request(type) {
@@ -89,7 +94,8 @@ function connect() {
   };
 }
 function fmt(v, d) { return (v === null || v === undefined || v === "") ? "-" :
-  (typeof v === "number" ? v.toFixed(d === undefined ? 2 : d) : String(v)); }
+  (typeof v === "number" ? (Number.isInteger(v) && d === undefined ? String(v) :
+   v.toFixed(d === undefined ? 2 : d)) : String(v)); }
 function show(s) {
   const mode = s.teleop ? (s.enabled ? s.mode : "disabled") : "no teleop";
   $("mode").textContent = mode; $("mode").className = mode;
