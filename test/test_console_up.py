@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -97,6 +98,17 @@ def test_up_console_arms_and_the_terminal_sees_it(tmp_path):
             beater.start()
             r = teleop_cli("status")
             assert r.returncode == 0 and "fr3: ENABLED" in r.stdout, r
+            watch = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from mocap_ros.cli.main import main; "
+                 "sys.exit(main())", "teleop", "status", "--watch"],
+                env=dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID)), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE)  # bytes: text mode would turn each \r into \n
+            time.sleep(6.0)
+            watch.send_signal(signal.SIGINT)
+            w_out, w_err = (b.decode() for b in watch.communicate(timeout=20))
+            # one line, rewritten in place
+            assert watch.returncode == 0 and w_out.count("\r") >= 3, (w_out, w_err)
+            assert "\n" not in w_out.rstrip("\n") and "fr3: ENABLED" in w_out
             r = teleop_cli("disable")
             assert r.returncode == 0 and "teleop disable: disabled" in r.stdout, r
             r = teleop_cli("status")

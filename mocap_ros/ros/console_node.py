@@ -226,7 +226,7 @@ class ConsoleNode(Node):
         mocap = self._diag.get("mocap_node", {})
         teleop = self._diag.get("teleop_node", {})
         out: dict[str, Any] = {"teleop": fresh, "enabled": bool(fresh and st.enabled),
-                               "pages": len(self.server._clients)}
+                               "pages": self.server.pages}
         if st is not None:
             out.update(mode=st.mode, reason=st.reason, pose_age=st.pose_age,
                        rate_hz=st.rate_hz, robot=st.robot, tracking=st.tracking)

@@ -82,6 +82,11 @@ class ConsoleServer:
         return f"ws://{host}:{self.port}/ws" + (f"?token={quote(self.token)}"
                                                  if self.token else "")
 
+    @property
+    def pages(self) -> int:
+        """Pages connected now."""
+        return len(self._clients)
+
     # ------------------------------------------------------------------ life cycle
     def start(self, timeout: float = 10.0) -> None:
         self._thread = threading.Thread(target=self._run, name="console-server", daemon=True)
