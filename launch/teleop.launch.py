@@ -48,6 +48,11 @@ def generate_launch_description():
         DeclareLaunchArgument("image_width", default_value=""),
         DeclareLaunchArgument("image_height", default_value=""),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw"),
+        # the operator console, after the arguments it reads (robot_config, image_topic)
+        DeclareLaunchArgument("console", default_value="false",
+                              description="true: also the operator console (console_node: a "
+                              "web page on http://127.0.0.1:8090/ to watch and arm teleop)"),
+        OpaqueFunction(function=_console_node),
         DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info"),
         *(DeclareLaunchArgument(name, default_value="")
           for name in ("assets_dir", "device", "n_iter", "precision", "body_model")),
@@ -58,9 +63,6 @@ def generate_launch_description():
         DeclareLaunchArgument("operator_lock", default_value="false",
                               description="true: the robot follows only the person who "
                               "armed it (mocap_node operator_lock + teleop's lock service)"),
-        DeclareLaunchArgument("console", default_value="false",
-                              description="true: also the operator console (console_node: a "
-                              "web page on http://127.0.0.1:8090/ to watch and arm teleop)"),
         DeclareLaunchArgument("bbox_mode", default_value="detector",
                               description="mocap_node person box: detector (default for "
                               "teleop) | track | full_frame | roi"),
@@ -90,13 +92,22 @@ def _teleop_node(context, *_, **__):
             params[name] = cast(text)
         except ValueError:
             raise ValueError(f"launch argument {name}:={text!r} is not a number") from None
-    nodes = [Node(package="mocap_ros", executable="teleop_node", name="teleop_node",
-                  output="screen", parameters=[params],
-                  remappings=[("joint_commands", value("command_topic"))])]
-    if value("console").lower() == "true":
-        # topics only (joint_states from the real robot or sim_robot); the image it shows is
-        # the one mocap_node reads
-        nodes.append(Node(package="mocap_ros", executable="console_node", name="console",
-                          output="screen", parameters=[{"robot_config": robot}],
-                          remappings=[("image_raw", value("image_topic"))]))
-    return nodes
+    return [Node(package="mocap_ros", executable="teleop_node", name="teleop_node",
+                 output="screen", parameters=[params],
+                 remappings=[("joint_commands", value("command_topic"))])]
+
+
+def _console_node(context, *_, **__):
+    """console_node when console:=true: ROS topics only (joint_states from the real robot
+    or sim_robot), the image mocap_node reads, the robot model of robot_config."""
+    def value(name):
+        return LaunchConfiguration(name).perform(context)
+
+    if value("console").lower() != "true":
+        return []
+    robot = value("robot_config")
+    if robot and os.sep not in robot and not os.path.exists(robot):
+        robot = os.path.join(SHARE, "config", robot)  # teleop_fr3.yaml -> the shipped one
+    return [Node(package="mocap_ros", executable="console_node", name="console",
+                 output="screen", parameters=[{"robot_config": robot}],
+                 remappings=[("image_raw", value("image_topic"))])]

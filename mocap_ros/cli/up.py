@@ -26,21 +26,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         report = run_up(args.camera, teleop=args.teleop, sim=args.sim,
                         camera_config=args.camera_config, mocap_config=args.config,
-                        mocap_overrides=mocap, camera_overrides=camera,
+                        mocap_overrides=mocap, camera_overrides=camera, console=_console(args),
                         camera_process=args.camera_process, exit_at_end=args.exit_at_end,
-                        duration=args.duration, exiting=True, console=_console(args))
+                        duration=args.duration, exiting=True)
     except ValueError as exc:
         print(f"mocap-ros up: error: {exc}", file=sys.stderr)
         return 1
     print(report.text())
     return 0
-
-
-def _console(args: argparse.Namespace) -> dict | None:
-    if not args.console:
-        return None
-    return {k: v for k, v in (("host", args.console_host), ("port", args.console_port))
-            if v is not None}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,3 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--console-port", type=int, metavar="PORT",
                    help="console page port (default 8090; the 3D view uses PORT+1)")
     p.set_defaults(func=cmd_up)
+
+
+def _console(args: argparse.Namespace) -> dict | None:
+    if not args.console:
+        return None
+    return {k: v for k, v in (("host", args.console_host), ("port", args.console_port))
+            if v is not None}

@@ -137,14 +137,13 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
            mocap_config: str | os.PathLike[str] | None = None,
            mocap_overrides: dict[str, Any] | None = None,
            camera_overrides: dict[str, Any] | None = None,
+           console: dict[str, Any] | None = None,
            camera_process: bool = False, exit_at_end: bool = False,
            duration: float | None = None, domain_id: int | None = None,
-           exiting: bool = False, out: Callable[[str], None] = print,
-           console: dict[str, Any] | None = None) -> UpReport:
+           exiting: bool = False, out: Callable[[str], None] = print) -> UpReport:
     """Run until Ctrl-C (or ``duration`` seconds, or the end of a video/folder with
     ``exit_at_end``); return the frame counts. ``exiting``: the caller exits next (the CLI),
-    so SIGINT/SIGTERM stay ignored after the shutdown (see ``quiet_shutdown``). ``console``:
-    also the operator console, with these parameter overrides (ConsoleSettings). Raises
+    so SIGINT/SIGTERM stay ignored after the shutdown (see ``quiet_shutdown``). Raises
     ValueError for a bad argument and for nodes that cannot start (the message says why)."""
     folder = config_dir()
     camera_yaml = Path(camera_config) if camera_config else folder / "camera.yaml"
@@ -183,11 +182,6 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
             sim_params = _sim_params(teleop, robot_yaml)
             nodes.append(sim_mod.SimRobotNode(context=ctx,
                                               parameter_overrides=_params(sim_params)))
-        if console is not None:
-            from mocap_ros.ros.console_node import ConsoleNode
-
-            console = {**({"robot_config": str(robot_yaml)} if robot_yaml else {}), **console}
-            nodes.append(ConsoleNode(context=ctx, parameter_overrides=_params(console)))
         if camera_process:
             watch_node = rclpy.create_node("up_camera_watch", context=ctx)
             nodes.append(watch_node)
@@ -206,6 +200,11 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
 
             camera = CameraNode(context=ctx, parameter_overrides=_params(cam_params))
             nodes.insert(0, camera)
+        if console is not None:  # the operator console, with these ConsoleSettings overrides
+            from mocap_ros.ros.console_node import ConsoleNode
+
+            console = {**({"robot_config": str(robot_yaml)} if robot_yaml else {}), **console}
+            nodes.append(ConsoleNode(context=ctx, parameter_overrides=_params(console)))
         executor = SingleThreadedExecutor(context=ctx)
         for n in nodes:
             executor.add_node(n)
