@@ -31,6 +31,22 @@ TELEOP_ARGS = {"output_type": (str, "joint_state | joint_trajectory | float64_mu
                "min_confidence": (float, "poses below are refused")}
 
 
+def _console_node(context, *_, **__):
+    """console_node when console:=true: ROS topics only (joint_states from the real robot
+    or sim_robot), the image mocap_node reads, the robot model of robot_config."""
+    def value(name):
+        return LaunchConfiguration(name).perform(context)
+
+    if value("console").lower() != "true":
+        return []
+    robot = value("robot_config")
+    if robot and os.sep not in robot and not os.path.exists(robot):
+        robot = os.path.join(SHARE, "config", robot)  # teleop_fr3.yaml -> the shipped one
+    return [Node(package="mocap_ros", executable="console_node", name="console",
+                 output="screen", parameters=[{"robot_config": robot}],
+                 remappings=[("image_raw", value("image_topic"))])]
+
+
 def generate_launch_description():
     args = [
         DeclareLaunchArgument("robot_config",
@@ -96,18 +112,3 @@ def _teleop_node(context, *_, **__):
                  output="screen", parameters=[params],
                  remappings=[("joint_commands", value("command_topic"))])]
 
-
-def _console_node(context, *_, **__):
-    """console_node when console:=true: ROS topics only (joint_states from the real robot
-    or sim_robot), the image mocap_node reads, the robot model of robot_config."""
-    def value(name):
-        return LaunchConfiguration(name).perform(context)
-
-    if value("console").lower() != "true":
-        return []
-    robot = value("robot_config")
-    if robot and os.sep not in robot and not os.path.exists(robot):
-        robot = os.path.join(SHARE, "config", robot)  # teleop_fr3.yaml -> the shipped one
-    return [Node(package="mocap_ros", executable="console_node", name="console",
-                 output="screen", parameters=[{"robot_config": robot}],
-                 remappings=[("image_raw", value("image_topic"))])]
