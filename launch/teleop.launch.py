@@ -111,4 +111,3 @@ def _teleop_node(context, *_, **__):
     return [Node(package="mocap_ros", executable="teleop_node", name="teleop_node",
                  output="screen", parameters=[params],
                  remappings=[("joint_commands", value("command_topic"))])]
-
