@@ -122,3 +122,25 @@ def test_teleop_absent_is_reported_not_crashed():
             stop.append(1)
             th.join(5.0)
             console.destroy_node()
+
+
+def test_network_bind_makes_and_requires_a_token():
+    """host 0.0.0.0 without a token parameter: one is generated, printed in the URL, and a
+    page without it is refused before it can arm."""
+    with ros_context() as ctx:
+        console = ConsoleNode(context=ctx, parameter_overrides=[
+            Parameter("port", value=free_port()), Parameter("host", value="0.0.0.0")])
+        try:
+            token = console.server.token
+            assert token and len(token) >= 16 and f"?token={token}" in console.url
+            bare = console.server.ws_url.split("?")[0]
+            with pytest.raises(websockets.exceptions.InvalidStatus) as e:
+                connect(bare, open_timeout=5)
+            assert e.value.response.status_code == 403
+            with connect(console.server.ws_url) as ws:
+                ws.send(json.dumps({"type": "heartbeat"}))
+                ws.send(json.dumps({"type": "enable"}))
+                a = recv(ws, "answer")  # reaches teleop (absent here): the token let it in
+                assert "not available" in a["message"]
+        finally:
+            console.destroy_node()
