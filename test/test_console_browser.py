@@ -63,6 +63,17 @@ def crop(shot: np.ndarray, box: dict) -> np.ndarray:
     return shot[y:y + int(box["height"]), x:x + int(box["width"])]
 
 
+def shows(page, enabled: str) -> None:
+    """The page shows teleop's state (from teleop/status, 10 Hz); generous timeout: on 2
+    loaded cores the page's JavaScript may wait seconds for a turn."""
+    try:
+        page.wait_for_function(f"document.body.dataset.enabled === '{enabled}'", timeout=20000)
+    except playwright_api.TimeoutError as exc:
+        raise AssertionError(f"page never showed enabled={enabled}: mode "
+                             f"{page.inner_text('#mode')!r}, answer "
+                             f"{page.inner_text('#answer')!r}") from exc
+
+
 @pytest.fixture
 def rig():
     from skimage import data
@@ -138,13 +149,13 @@ def test_console_in_chromium(rig):
             # starts where the robot is, inside it)
             page.click("#enable")
             assert wait(lambda: rig.enabled() is True, 10.0), page.inner_text("#answer")
-            page.wait_for_function("document.body.dataset.enabled === 'true'", timeout=5000)
+            shows(page, "true")
             assert "enable" in page.inner_text("#answer")
 
             # STOP -> disabled
             page.click("#stop")
             assert wait(lambda: rig.enabled() is False, 10.0)
-            page.wait_for_function("document.body.dataset.enabled === 'false'", timeout=5000)
+            shows(page, "false")
             assert "disabled" in page.inner_text("#answer")
 
             # keys: space arms, Esc stops
