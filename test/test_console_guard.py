@@ -117,3 +117,13 @@ def test_good_requests():
 def test_timeout_must_be_positive():
     with pytest.raises(ValueError):
         ArmGuard(heartbeat_timeout=0.0)
+
+
+def test_a_refused_arm_releases_the_page():
+    g = ArmGuard()
+    g.connect(1, None)
+    g.heartbeat(1, 0.0)
+    g.armed_by(1)  # held from the request on
+    g.release(1)  # teleop said no
+    g.disconnect(1)
+    assert g.due_disable(0.1) is None and not g.connected(1)

@@ -183,3 +183,101 @@ def test_bad_requests_are_refused_logged_and_survived(serve):
         ws.send(json.dumps({"type": "enable"}))
         assert answer(ws)["ok"]
     assert srv.bad_requests >= 4 and teleop.calls[0] is True
+
+
+class SlowTeleop(Teleop):
+    """~/enable answering late (teleop waiting for the operator lock): the answer comes when
+    the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[tuple[bool, concurrent.futures.Future]] = []
+
+    def __call__(self, enabled: bool) -> concurrent.futures.Future:
+        self.calls.append(enabled)
+        f: concurrent.futures.Future = concurrent.futures.Future()
+        if enabled:
+            self.pending.append((enabled, f))
+        else:
+            f.set_result((True, "disabled"))
+        return f
+
+
+def test_page_gone_while_its_enable_is_pending_disables():
+    """The dead-man holds from the moment a page asks to arm: if it leaves before teleop
+    answers (or after the console stopped waiting), the late enable is undone."""
+    teleop = SlowTeleop()
+    srv = ConsoleServer("127.0.0.1", free_port(), set_enabled=teleop)
+    srv.start()
+    try:
+        with connect(srv.ws_url) as ws:
+            ws.send(json.dumps({"type": "heartbeat"}))
+            ws.send(json.dumps({"type": "enable"}))
+            assert wait(lambda: teleop.pending, 3.0)
+        # the page is gone; teleop answers "enabled" only now
+        teleop.pending[0][1].set_result((True, "enabled from joint_states"))
+        assert wait(lambda: teleop.calls == [True, False], 3.0), teleop.calls
+    finally:
+        srv.stop()
+
+
+def test_a_refused_enable_holds_nothing():
+    srv = ConsoleServer("127.0.0.1", free_port(), set_enabled=lambda e: _answer(False, "no"))
+    srv.start()
+    try:
+        with connect(srv.ws_url) as ws:
+            ws.send(json.dumps({"type": "heartbeat"}))
+            ws.send(json.dumps({"type": "enable"}))
+            assert answer(ws)["ok"] is False
+            assert not srv.guard.holders
+    finally:
+        srv.stop()
+
+
+def _answer(ok: bool, text: str) -> concurrent.futures.Future:
+    f: concurrent.futures.Future = concurrent.futures.Future()
+    f.set_result((ok, text))
+    return f
+
+
+def test_enable_answered_after_the_console_stopped_waiting_still_holds(monkeypatch):
+    import mocap_ros.ros.console.server as server_mod
+
+    monkeypatch.setattr(server_mod, "ENABLE_TIMEOUT_S", 0.3)
+    teleop = SlowTeleop()
+    srv = ConsoleServer("127.0.0.1", free_port(), set_enabled=teleop)
+    srv.start()
+    try:
+        with connect(srv.ws_url) as ws:
+            ws.send(json.dumps({"type": "heartbeat"}))
+            ws.send(json.dumps({"type": "enable"}))
+            a = answer(ws)
+            assert not a["ok"] and "no answer" in a["message"]
+            teleop.pending[0][1].set_result((True, "enabled from joint_states"))
+            time.sleep(0.2)
+        # teleop did arm, late: the page that asked holds the dead-man all the same
+        assert wait(lambda: teleop.calls == [True, False], 3.0), teleop.calls
+    finally:
+        srv.stop()
+
+
+def test_heartbeats_are_read_while_an_enable_is_pending():
+    """A slow ~/enable (teleop waiting for the operator lock) must not starve the page's own
+    heartbeats into a dead-man stop."""
+    teleop = SlowTeleop()
+    srv = ConsoleServer("127.0.0.1", free_port(), set_enabled=teleop, heartbeat_timeout=0.5)
+    srv.start()
+    try:
+        with connect(srv.ws_url) as ws:
+            ws.send(json.dumps({"type": "heartbeat"}))
+            ws.send(json.dumps({"type": "enable"}))
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                ws.send(json.dumps({"type": "heartbeat"}))
+                time.sleep(0.1)
+            assert teleop.calls == [True]  # no dead-man stop while the page was alive
+            teleop.pending[0][1].set_result((True, "enabled after the operator lock"))
+            assert answer(ws)["ok"]
+            assert srv.guard.holders
+    finally:
+        srv.stop()

@@ -112,8 +112,20 @@ class ArmGuard:
         return ""
 
     def armed_by(self, client: int) -> None:
-        """teleop answered ~/enable true for this page: it now holds the dead-man."""
+        """This page asked teleop to arm: it holds the dead-man from the request on (an
+        answer may come late, or after the page left), until a disable or a refusal."""
         self._holders.add(client)
+
+    def release(self, client: int) -> None:
+        """teleop refused this page's enable: it holds nothing."""
+        self._holders.discard(client)
+        c = self._clients.get(client)
+        if c is not None and not c.connected:
+            self._clients.pop(client, None)
+
+    def connected(self, client: int) -> bool:
+        c = self._clients.get(client)
+        return c is not None and c.connected
 
     def disarmed(self) -> None:
         """A disable went through (any page's): nobody holds the dead-man any more."""

@@ -237,6 +237,13 @@ class ConsoleServer:
         if kind == "heartbeat":
             self.guard.heartbeat(client, now)
             return
+        # not awaited here: this page's heartbeats keep being read while teleop answers
+        task = asyncio.ensure_future(self._request(client, ws, kind, now))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _request(self, client: int, ws: ServerConnection, kind: str, now: float
+                       ) -> None:
         if kind == "enable":
             why = self.guard.may_arm(client, now)
             if why:
@@ -244,24 +251,35 @@ class ConsoleServer:
                 await self._send(ws, json.dumps({"type": "answer", "request": kind,
                                                  "ok": False, "message": f"not sent: {why}"}))
                 return
-        ok, text = await self._call_enable(kind == "enable")
-        if ok and kind == "enable":
-            self.guard.armed_by(client)
-        elif ok:
-            self.guard.disarmed()
+            self.guard.armed_by(client)  # the dead-man holds before teleop can arm
+        ok, text, answered = await self._call_enable(kind == "enable")
+        if kind == "disable":
+            if ok:
+                self.guard.disarmed()
+        elif answered and not ok:
+            self.guard.release(client)
+        elif not answered:
+            text += "; teleop may still arm: this page holds the dead-man"
+        elif not self.guard.connected(client):
+            # the page left while teleop was arming (the dead-man's disable went first)
+            _, undo, _ = await self._call_enable(False)
+            self._log("warning", f"console: page {client} left while teleop armed for it: "
+                      f"disabling again -> {undo}")
         self._log("info", f"console: page {client} asked {kind}: {text}")
         await self._send(ws, json.dumps({"type": "answer", "request": kind, "ok": ok,
                                          "message": text}))
 
-    async def _call_enable(self, enabled: bool) -> tuple[bool, str]:
+    async def _call_enable(self, enabled: bool) -> tuple[bool, str, bool]:
+        """(success, teleop's message, whether teleop answered at all)."""
         try:
             future = self._set_enabled(enabled)
-            ok, text = await asyncio.wait_for(asyncio.wrap_future(future), ENABLE_TIMEOUT_S)
-            return bool(ok), str(text)
+            ok, text = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)),
+                                              ENABLE_TIMEOUT_S)
+            return bool(ok), str(text), True
         except TimeoutError:
-            return False, f"no answer from teleop within {ENABLE_TIMEOUT_S:g} s"
-        except Exception as exc:
-            return False, f"call failed: {exc}"
+            return False, f"no answer from teleop within {ENABLE_TIMEOUT_S:g} s", False
+        except Exception as exc:  # (the page gets the reason; we keep serving)
+            return False, f"call failed: {exc}", False
 
     async def _check_dead_man(self) -> None:
         while True:
@@ -270,7 +288,7 @@ class ConsoleServer:
             why = self.guard.due_disable(time.monotonic())
             if why is None:
                 continue
-            ok, text = await self._call_enable(False)
+            ok, text, _ = await self._call_enable(False)
             level = "warning" if ok else "error"
             self._log(level, f"console dead-man: {why}: disabling teleop -> {text}")
             for ws in list(self._clients.values()):
