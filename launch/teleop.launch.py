@@ -31,6 +31,22 @@ TELEOP_ARGS = {"output_type": (str, "joint_state | joint_trajectory | float64_mu
                "min_confidence": (float, "poses below are refused")}
 
 
+def _console_node(context, *_, **__):
+    """console_node when console:=true: ROS topics only (joint_states from the real robot
+    or sim_robot), the image mocap_node reads, the robot model of robot_config."""
+    def value(name):
+        return LaunchConfiguration(name).perform(context)
+
+    if value("console").lower() != "true":
+        return []
+    robot = value("robot_config")
+    if robot and os.sep not in robot and not os.path.exists(robot):
+        robot = os.path.join(SHARE, "config", robot)  # teleop_fr3.yaml -> the shipped one
+    return [Node(package="mocap_ros", executable="console_node", name="console",
+                 output="screen", parameters=[{"robot_config": robot}],
+                 remappings=[("image_raw", value("image_topic"))])]
+
+
 def generate_launch_description():
     args = [
         DeclareLaunchArgument("robot_config",
@@ -48,6 +64,11 @@ def generate_launch_description():
         DeclareLaunchArgument("image_width", default_value=""),
         DeclareLaunchArgument("image_height", default_value=""),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw"),
+        # the operator console, after the arguments it reads (robot_config, image_topic)
+        DeclareLaunchArgument("console", default_value="false",
+                              description="true: also the operator console (console_node: a "
+                              "web page on http://127.0.0.1:8090/ to watch and arm teleop)"),
+        OpaqueFunction(function=_console_node),
         DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info"),
         *(DeclareLaunchArgument(name, default_value="")
           for name in ("assets_dir", "device", "n_iter", "precision", "body_model")),

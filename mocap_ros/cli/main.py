@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mocap_ros.cli import assets as cli_assets
 
     cli_assets.register(sub)
+    from mocap_ros.cli import teleop as cli_teleop
+
+    cli_teleop.register(sub)
     from mocap_ros.cli import bags as cli_bags
 
     cli_bags.register(sub)

@@ -30,7 +30,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         report = run_up(args.camera, teleop=args.teleop, sim=args.sim,
                         camera_config=args.camera_config, mocap_config=args.config,
-                        mocap_overrides=mocap, camera_overrides=camera,
+                        mocap_overrides=mocap, camera_overrides=camera, console=_console(args),
                         camera_process=args.camera_process, exit_at_end=args.exit_at_end,
                         duration=args.duration, exiting=True)
     except ValueError as exc:
@@ -75,4 +75,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exit-at-end", action="store_true",
                    help="stop when a video/folder has ended and its last frame is processed")
     p.add_argument("--duration", type=float, metavar="SEC", help="stop after SEC seconds")
+    p.add_argument("--console", action="store_true",
+                   help="also the operator console: a web page (URL printed) with the camera, "
+                   "the skeleton, the robot, teleop's state and Enable / Disable / STOP")
+    p.add_argument("--console-host", metavar="ADDR", help="serve the console on ADDR "
+                   "(default 127.0.0.1; any other address needs the token printed in the URL)")
+    p.add_argument("--console-port", type=int, metavar="PORT",
+                   help="console page port (default 8090; the 3D view uses PORT+1)")
     p.set_defaults(func=cmd_up)
+
+
+def _console(args: argparse.Namespace) -> dict | None:
+    if not args.console:
+        return None
+    return {k: v for k, v in (("host", args.console_host), ("port", args.console_port))
+            if v is not None}

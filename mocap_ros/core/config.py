@@ -472,3 +472,43 @@ class HriBridgeSettings:
 
     def validate(self) -> HriBridgeSettings:
         return _validate_fields(self)
+
+# ---------------------------------------------------------------- console
+@dataclass
+class ConsoleSettings:
+    """The operator console (console node, ``mocap-ros up --console``): a web page that shows
+    the loop and arms/stops teleop through ``enable_service``."""
+
+    host: str = _f("127.0.0.1", "Interface the console serves on. Anything but loopback "
+                   "(e.g. 0.0.0.0) requires a token: one is generated and printed in the URL "
+                   "when token is empty.")
+    port: int = _f(8090, "Console page port (HTTP and WebSocket).", min_value=1,
+                   max_value=65535)
+    viewer_port: int = _f(0, "Port of the 3D view (viser), embedded in the page; 0 = port + 1.",
+                          min_value=0, max_value=65535)
+    token: str = _f("", "Token every page must present (?token=...). Empty: none on loopback, "
+                    "a random one on any other interface.")
+    heartbeat_timeout: float = _f(1.0, "Dead-man: seconds without a heartbeat from the page "
+                                  "that armed teleop (closed, hidden, frozen, disconnected) "
+                                  "before the console disables teleop.",
+                                  min_value=0.2, max_value=10.0)
+    enable_service: str = _f("/teleop_node/enable", "teleop_node's std_srvs/SetBool enable "
+                             "service.")
+    robot_config: str = _f("", "Teleop joint map YAML whose model is drawn (config/teleop_*"
+                           ".yaml). Empty = teleop_node's default.")
+    image_width: int = _f(320, "Width (px) the camera image is scaled down to for the page.",
+                          min_value=64, max_value=1920)
+    image_rate_hz: float = _f(5.0, "Camera images sent to the page per second (0 = none).",
+                              min_value=0.0, max_value=30.0)
+    image_quality: int = _f(70, "JPEG quality of the page's camera image.", min_value=10,
+                            max_value=95)
+    scene_rate_hz: float = _f(10.0, "3D view updates per second (robot, command, operator).",
+                              min_value=1.0, max_value=60.0)
+    state_rate_hz: float = _f(10.0, "Teleop state updates per second.", min_value=1.0,
+                              max_value=60.0)
+
+    def validate(self) -> ConsoleSettings:
+        _validate_fields(self)
+        if not self.host.strip():
+            raise ValueError("host is empty: give 127.0.0.1 (default) or an interface address")
+        return self

@@ -137,6 +137,7 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
            mocap_config: str | os.PathLike[str] | None = None,
            mocap_overrides: dict[str, Any] | None = None,
            camera_overrides: dict[str, Any] | None = None,
+           console: dict[str, Any] | None = None,
            camera_process: bool = False, exit_at_end: bool = False,
            duration: float | None = None, domain_id: int | None = None,
            exiting: bool = False, out: Callable[[str], None] = print,
@@ -206,6 +207,11 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
 
             camera = CameraNode(context=ctx, parameter_overrides=_params(cam_params))
             nodes.insert(0, camera)
+        if console is not None:  # the operator console, with these ConsoleSettings overrides
+            from mocap_ros.ros.console_node import ConsoleNode
+
+            console = {**({"robot_config": str(robot_yaml)} if robot_yaml else {}), **console}
+            nodes.append(ConsoleNode(context=ctx, parameter_overrides=_params(console)))
         executor = SingleThreadedExecutor(context=ctx)
         for n in nodes:
             executor.add_node(n)
@@ -218,6 +224,9 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
                 f"{CAMERA_INFO_TOPIC}")
         for line in report.topics:
             out(line)
+        for n in nodes:
+            if hasattr(n, "url"):
+                out(f"Console: {n.url}")
         out("Ctrl-C stops everything.")
         t0 = time.monotonic()
         _spin(executor, ctx, camera, mocap, watch, duration, exit_at_end)
