@@ -292,13 +292,19 @@ class TeleopSettings:
                         "GripperCommand goals. Enabled and disabled with the arm; a stale, "
                         "invalid or low-confidence hand holds the gripper.")
     # --- one operator (issue 15): the robot follows the person who armed it, nobody else
-    operator_lock_service: str = _f("", "mocap_node's operator lock service (std_srvs/SetBool, "
-                                    "e.g. /mocap_node/lock; mocap_node operator_lock: true). "
-                                    "~/enable then locks mocap_node on to the person it "
-                                    "follows (refused when the service is not up) and "
-                                    "disable releases it. Empty: no lock is armed; a pose "
+    operator_lock_service: str = _f("", "mocap_node's operator lock service (mocap_ros/srv/"
+                                    "LockOperator, e.g. /mocap_node/lock; mocap_node "
+                                    "operator_lock: true). ~/enable then locks mocap_node on "
+                                    "to the person it follows and answers only after the lock "
+                                    "did (refused when the service is not up, nobody is in "
+                                    "view, or no answer comes within operator_lock_timeout) "
+                                    "and disable releases it. Empty: no lock is armed; a pose "
                                     "saying operator_lost, or a different track id than the "
                                     "first one followed, still holds (reason operator_lost).")
+    operator_lock_timeout: float = _f(2.0, "Seconds ~/enable waits for the operator lock's "
+                                      "answer; none by then: teleop stays (or is) disabled, "
+                                      "teleop/status reason operator_lock_failed.",
+                                      min_value=0.1, max_value=60.0)
     operator_resume: str = _f("enable", "After operator_lost: enable (only a new ~/enable "
                               "resumes, locking on afresh) or same_operator (also resume when "
                               "the armed track id is back in state tracking for "
