@@ -176,8 +176,10 @@ class NodeSettings:
     operator_threshold: float = _f(0.6, "Match score (body proportions, clothing colour, box "
                                    "continuity; 0..1) a person needs to count as the locked "
                                    "operator.", min_value=0.05, max_value=0.95)
-    operator_n_lost: int = _f(5, "Frames under operator_threshold (since the last match) "
-                              "after which the operator is lost.", min_value=1, max_value=1000)
+    operator_lost_after: float = _f(0.5, "Seconds since the operator last matched after which "
+                                    "a frame under operator_threshold makes them lost "
+                                    "(reason operator_lost; before that: operator_uncertain, "
+                                    "nobody followed).", min_value=0.01, max_value=60.0)
     operator_n_reacquire: int = _f(5, "operator_resume_same_operator: consecutive matching "
                                    "frames (one box track) before a lost operator is followed "
                                    "again.", min_value=1, max_value=1000)

@@ -37,7 +37,8 @@ box continuity. It is a safety interlock against accidental switches, not identi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -510,7 +511,9 @@ class OperatorLockConfig:
     """Parameters of :class:`OperatorLock` (the node's ``operator.*`` parameters)."""
 
     threshold: float = 0.6  # match score a frame needs to count as the operator
-    n_lost: int = 5  # frames under threshold since the last confirmed match -> operator_lost
+    # seconds since the last confirmed match after which a frame under threshold makes it
+    # operator_lost (seconds, not frames: frame rates vary several fold with load)
+    lost_after: float = 0.5
     n_confirm: int = 2  # consecutive frames over threshold to leave 'uncertain'
     n_reacquire: int = 5  # consecutive frames over threshold (same box track) -> tracking
     n_signature: int = 10  # frames averaged into the signature after lock()
@@ -525,7 +528,9 @@ class OperatorLockConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
-        for name in ("n_lost", "n_reacquire", "n_signature", "n_confirm"):
+        if not (math.isfinite(self.lost_after) and self.lost_after > 0.0):
+            raise ValueError(f"lost_after must be > 0 seconds, got {self.lost_after}")
+        for name in ("n_reacquire", "n_signature", "n_confirm"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.policy not in POLICIES:
@@ -562,24 +567,27 @@ class OperatorLock:
       whoever else is in view (larger, nearer, more central);
     * no candidate >= threshold: nobody is followed (index None), state ``uncertain``; from
       ``uncertain`` the best candidate is followed again only after ``n_confirm``
-      consecutive frames >= threshold, and ``n_lost`` frames under threshold since the last
-      confirmed match (consecutive or not: a bystander flickering around the threshold
-      counts up too) make it ``operator_lost``;
+      consecutive frames >= threshold, and a frame under threshold ``lost_after`` seconds or
+      more after the last confirmed match (misses consecutive or not: a bystander flickering
+      around the threshold does not reset it) makes it ``operator_lost``;
     * from ``operator_lost``, a candidate must match (>= threshold, identity cues only: the
       operator may come back anywhere) in ``n_reacquire`` consecutive frames, as one box
       track (each frame's box continuous with the previous one's), before it is followed
       again under the SAME track id; with ``reacquire=False`` only a new :meth:`lock` does.
     """
 
-    def __init__(self, config: OperatorLockConfig | None = None) -> None:
+    def __init__(self, config: OperatorLockConfig | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock``: seconds, the time of a frame given to :meth:`update` without ``t``."""
         self.config = config or OperatorLockConfig()
+        self.clock = clock
         self._next_id = 1
         self.track_id = 0
         self.state = "unlocked"
         self.signature: Signature | None = None
         self._last_box: Box | None = None
         self._frames_since = 0  # frames since the operator was last matched
-        self._misses = 0  # frames under threshold since the last confirmed tracking
+        self._matched_t: float | None = None  # time of the last confirmed match (tracking)
         self._confirm = 0  # consecutive frames over threshold while uncertain
         self._pending_box: Box | None = None
         self._pending_count = 0
@@ -595,15 +603,16 @@ class OperatorLock:
         self._next_id += 1
         return tid
 
-    def lock(self, candidate: PersonCandidate) -> int:
-        """Lock on to ``candidate`` (a person in the current frame); returns the track id."""
+    def lock(self, candidate: PersonCandidate, t: float | None = None) -> int:
+        """Lock on to ``candidate`` (a person in the current frame, taken at ``t`` seconds on
+        :attr:`clock`; None: now); returns the track id."""
         self.signature = Signature(self.config.n_signature)
         self.signature.add(observe(candidate))
         self.track_id = self._new_id()
         self.state = "tracking"
         self._last_box = candidate.box.copy()
         self._frames_since = 0
-        self._misses = 0
+        self._matched_t = self.clock() if t is None else float(t)
         self._confirm = 0
         self._pending_box, self._pending_count = None, 0
         return self.track_id
@@ -648,12 +657,17 @@ class OperatorLock:
         return float(ident * max(cont, 1e-6) ** cfg.weights.continuity), cues
 
     def update(self, candidates: Sequence[PersonCandidate],
-               image_shape: tuple[int, ...] | None = None) -> tuple[int | None, float, str]:
+               image_shape: tuple[int, ...] | None = None, t: float | None = None
+               ) -> tuple[int | None, float, str]:
         """One frame: all people found in it -> (index to follow or None, match score, state).
-        Details (track id, per-candidate scores, reason) in ``self.last``."""
+        ``t``: the frame's time in seconds (default: ``clock()``). Details (track id,
+        per-candidate scores, reason) in ``self.last``."""
         if self.signature is None:
             return self._update_unlocked(candidates, image_shape)
         cfg = self.config
+        now = self.clock() if t is None else float(t)
+        if self._matched_t is None:
+            self._matched_t = now
         obs = [observe(c) for c in candidates]
         lost = self.state == "operator_lost"
         scored = [self._score(o, with_continuity=not lost) for o in obs]
@@ -673,13 +687,13 @@ class OperatorLock:
                     self.state = "tracking"
             elif not hit:
                 self._confirm = 0
-                self._misses += 1
-                self.state = "operator_lost" if self._misses >= cfg.n_lost else "uncertain"
+                self.state = "operator_lost" if now - self._matched_t >= cfg.lost_after \
+                    else "uncertain"
                 self._pending_box, self._pending_count = None, 0
             if hit and self.state == "tracking":
                 assert best is not None
                 index = best
-                self._misses = 0
+                self._matched_t = now
                 self._confirm = 0
             elif self.state != "tracking":
                 reason = "operator_lost" if self.state == "operator_lost" else \
@@ -696,7 +710,7 @@ class OperatorLock:
                 if self._pending_count >= cfg.n_reacquire:
                     index, reason = best, ""
                     self.state = "tracking"
-                    self._misses = 0
+                    self._matched_t = now
                     self._pending_box, self._pending_count = None, 0
             else:
                 self._pending_box, self._pending_count = None, 0

@@ -140,9 +140,10 @@ class MocapNode(Node):
             self.create_service(LockOperator, "~/lock", self._on_lock)
             cfg = self.operator.lock.config
             log.info(f"operator lock on: unlocked, following the {cfg.policy} person; "
-                     f"~/lock locks on (threshold {cfg.threshold}, lost after {cfg.n_lost} "
-                     "frames, " + (f"re-acquired after {cfg.n_reacquire} matching frames)"
-                                   if cfg.reacquire else "resumed only by a new lock)"))
+                     f"~/lock locks on (threshold {cfg.threshold}, lost after "
+                     f"{cfg.lost_after:g} s, "
+                     + (f"re-acquired after {cfg.n_reacquire} matching frames)"
+                        if cfg.reacquire else "resumed only by a new lock)"))
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
 
@@ -157,7 +158,7 @@ class MocapNode(Node):
         from mocap_ros.estimation.people import OperatorDetector
 
         cfg = OperatorLockConfig(
-            threshold=s.operator_threshold, n_lost=s.operator_n_lost,
+            threshold=s.operator_threshold, lost_after=s.operator_lost_after,
             n_reacquire=s.operator_n_reacquire, reacquire=s.operator_resume_same_operator,
             policy=s.operator_policy,
             region=tuple(s.operator_region) if s.operator_policy == "region" else None)
