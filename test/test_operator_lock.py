@@ -659,3 +659,36 @@ def test_lost_after_is_seconds_whatever_the_frame_rate(real_people: list[RealPer
         states = [lock.update([])[2] for _ in range(frames + 1)]
         assert states == ["uncertain"] * (frames - 1) + ["operator_lost"] * 2, (fps, states)
         assert lock.last is not None and lock.last.reason == "operator_lost"
+
+
+def _dark_clothed(p: RealPerson) -> bool:
+    """Torso median brightness V < 80 of 255: dark clothes, all in the colour histograms'
+    few dark bins (bench/operator_separation.py uses the same rule)."""
+    from mocap_ros.estimation.operator import region_polygons
+
+    polys = region_polygons(p.joints)
+    if "torso" not in polys:
+        return False
+    m = np.zeros(p.image.shape[:2], np.uint8)
+    cv2.fillConvexPoly(m, np.round(polys["torso"][0]).astype(np.int32), 1)
+    return float(np.median(cv2.cvtColor(p.image, cv2.COLOR_RGB2HSV)[m.astype(bool)][:, 2])) < 80
+
+
+def test_dark_clothed_people_are_told_apart(real_people: list[RealPerson],
+                                            similarity: np.ndarray) -> None:
+    """Issue 21 item 8: different people in dark clothes. With colour, proportions and box
+    alone, 8 of the 20 ordered pairs of the pack's 5 dark-clothed people scored over the
+    threshold (0.62-0.72: the second person would be followed as the operator); the head
+    region and the torso texture bring that to 2 (measured; bench/operator_separation.py),
+    while each of them still matches themselves re-seen. What remains is documented
+    (docs/operator_lock.md): it is an interlock, not identification."""
+    thr = OperatorLockConfig().threshold
+    dark = [i for i, p in enumerate(real_people) if _dark_clothed(p)]
+    assert len(dark) >= 5, [real_people[i].name for i in dark]
+    pairs = [(i, j) for i in dark for j in dark if i != j
+             and frozenset({real_people[i].name, real_people[j].name}) not in SAME_PERSON_PAIRS]
+    over = [(real_people[i].name, real_people[j].name, round(float(similarity[i, j]), 2))
+            for i, j in pairs if similarity[i, j] >= thr]
+    print(f"\ndark pairs over the threshold: {len(over)}/{len(pairs)} {over}")
+    assert len(over) <= 0.15 * len(pairs), over
+    assert all(similarity[i, i] >= thr for i in dark)
