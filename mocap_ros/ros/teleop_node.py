@@ -234,8 +234,9 @@ class TeleopNode(Node):
         self._operator_seq += 1
         seq = self._operator_arming = self._operator_seq
         self._lock_outcome, self._lock_failed = "pending", False
-        res = await self._call_lock(seq)
-        if seq != self._operator_arming:  # disabled, or another ~/enable, meanwhile
+        res = await self._call_lock()
+        if seq != self._operator_arming or (rearm and not self.controller.enabled):
+            # disabled (by ~/enable false or a shutdown), or another ~/enable, meanwhile
             response.success = False
             response.message = "not enabled: superseded while waiting for the operator lock"
             return response
@@ -263,7 +264,7 @@ class TeleopNode(Node):
         self.get_logger().info(f"teleop {response.message}")
         return response
 
-    async def _call_lock(self, seq: int) -> LockOperator.Response | None:
+    async def _call_lock(self) -> LockOperator.Response | None:
         """mocap_node's answer to lock, or None (no answer within operator_lock_timeout, or
         the call failed)."""
         assert self._lock_client is not None
@@ -382,6 +383,7 @@ class TeleopNode(Node):
 
     def _operator_release(self) -> None:
         self._operator_track, self._operator_arming = None, 0
+        self._lock_outcome = ""
         self._operator_lost, self._operator_back = False, 0
         if self._lock_client is not None and self._lock_client.service_is_ready():
             self._lock_client.call_async(LockOperator.Request(lock=False))
