@@ -49,6 +49,28 @@ def real_people() -> list[RealPerson]:
     return people
 
 
+# --------------------------------------------------------------------------- frame times
+
+DT = 0.1  # seconds between the frames of these sequences (FrameClock)
+
+
+class FrameClock:
+    """The lock's clock for a frame sequence: each call (one per lock() and update()) is
+    the next frame, DT seconds later."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += DT
+        return self.t
+
+
+def _lost_after(frames: int) -> float:
+    """lost_after such that the ``frames``-th frame since the last match is lost."""
+    return (frames - 0.5) * DT
+
+
 # --------------------------------------------------------------------------- placements
 
 CANVAS = (480, 640)  # H, W
@@ -194,7 +216,7 @@ def _cut_sequence(a: RealPerson, b: RealPerson, cfg: OperatorLockConfig,
                   rng: np.random.Generator) -> list[tuple[int | None, str]]:
     """20 frames of A, 20 of B in exactly A's place and size, then 20 of A again (the hard
     case for box continuity: only body and appearance can tell)."""
-    lock = OperatorLock(cfg)
+    lock = OperatorLock(cfg, clock=FrameClock())
     out = []
     canvas = _frame()
     lock.lock(_place(a, canvas, 200, 60, 320, rng))
@@ -213,11 +235,12 @@ def test_cut_to_another_person_loses_and_reacquires_only_the_operator(
 
     For every pair whose identity score lies under the threshold by 0.1 or more (the
     measured separable pairs, see test_signature_separation): the second person is never
-    followed, the state is operator_lost within n_lost frames of the cut, and the operator
+    followed, the state is operator_lost at frame N_LOST of the cut, and the operator
     is followed again only after n_reacquire frames of being back. Pairs: each person with
     its 3 most similar others (the hardest cases); the pairs that are not clearly separable
     are run too and what the lock did is printed."""
-    cfg = OperatorLockConfig(n_lost=4, n_reacquire=4)
+    n_lost = 4
+    cfg = OperatorLockConfig(lost_after=_lost_after(n_lost), n_reacquire=4)
     rng = np.random.default_rng(2)
     ran = 0
     near: list[str] = []
@@ -238,8 +261,8 @@ def test_cut_to_another_person_loses_and_reacquires_only_the_operator(
             assert all(i == 0 and s == "tracking" for i, s in seq[:20]), (a.name, seq[:20])
             b_part = seq[20:40]
             assert all(i is None for i, _ in b_part), (a.name, b.name, b_part)
-            assert b_part[cfg.n_lost - 1][1] == "operator_lost", (a.name, b.name, b_part)
-            assert all(s == "operator_lost" for _, s in b_part[cfg.n_lost - 1:])
+            assert [s for _, s in b_part[:n_lost - 1]] == ["uncertain"] * (n_lost - 1), b_part
+            assert all(s == "operator_lost" for _, s in b_part[n_lost - 1:]), b_part
             back = seq[40:]
             assert all(i is None for i, _ in back[:cfg.n_reacquire - 1]), back
             assert back[cfg.n_reacquire - 1] == (0, "tracking"), (a.name, b.name, back)
@@ -255,8 +278,8 @@ def test_no_reacquire_without_new_lock(real_people: list[RealPerson]) -> None:
     new lock() (= a new ~/enable), which gives a new track id."""
     rng = np.random.default_rng(3)
     a = real_people[0]
-    cfg = OperatorLockConfig(n_lost=3, n_reacquire=3, reacquire=False)
-    lock = OperatorLock(cfg)
+    cfg = OperatorLockConfig(lost_after=_lost_after(3), n_reacquire=3, reacquire=False)
+    lock = OperatorLock(cfg, clock=FrameClock())
     tid = lock.lock(_place(a, _frame(), 100, 60, 300, rng))
     for _ in range(3):
         lock.update([])
@@ -273,12 +296,13 @@ def test_no_reacquire_without_new_lock(real_people: list[RealPerson]) -> None:
 
 def test_flickering_match_is_not_followed(real_people: list[RealPerson]) -> None:
     """The operator seen only every other frame (a match flickering around the threshold):
-    after the first miss nothing is followed until n_confirm frames in a row match, and the
-    misses add up to operator_lost even though they are not consecutive."""
+    after the first miss nothing is followed until n_confirm frames in a row match, and a
+    miss lost_after seconds after the last confirmed match is operator_lost, unconfirmed
+    matches in between notwithstanding."""
     rng = np.random.default_rng(7)
     a = real_people[2]
-    cfg = OperatorLockConfig(n_lost=4, n_confirm=2)
-    lock = OperatorLock(cfg)
+    cfg = OperatorLockConfig(lost_after=_lost_after(4), n_confirm=2)
+    lock = OperatorLock(cfg, clock=FrameClock())
     lock.lock(_place(a, _frame(), 100, 60, 300, rng))
     out = []
     for k in range(10):
@@ -286,12 +310,14 @@ def test_flickering_match_is_not_followed(real_people: list[RealPerson]) -> None
         out.append(lock.update(cands)[::2])
     assert out[0] == (0, "tracking")
     assert all(i is None for i, _ in out[1:]), out
-    assert [s for _, s in out[1:8]] == ["uncertain"] * 6 + ["operator_lost"], out
+    # matched at frame 0; frame 4 is 4 frames later but a match (unconfirmed): uncertain;
+    # frame 5, a miss 5 frames after the last confirmed match: lost
+    assert [s for _, s in out[1:6]] == ["uncertain"] * 4 + ["operator_lost"], out
 
 
 def test_uncertain_then_lost_when_out_of_view(real_people: list[RealPerson]) -> None:
     rng = np.random.default_rng(4)
-    lock = OperatorLock(OperatorLockConfig(n_lost=5))
+    lock = OperatorLock(OperatorLockConfig(lost_after=_lost_after(5)), clock=FrameClock())
     lock.lock(_place(real_people[1], _frame(), 100, 60, 300, rng))
     states = [lock.update([])[2] for _ in range(6)]
     assert states == ["uncertain"] * 4 + ["operator_lost"] * 2
@@ -594,9 +620,9 @@ def test_operator_detector_is_a_person_detector(real_people: list[RealPerson]) -
         return canvas
 
     pose = MediaPipePose(static_image_mode=True)
-    cfg = OperatorLockConfig(n_lost=2, policy="largest")
+    cfg = OperatorLockConfig(lost_after=_lost_after(2), policy="largest")
     try:
-        det = OperatorDetector(OperatorLock(cfg), pose=pose)
+        det = OperatorDetector(OperatorLock(cfg, clock=FrameClock()), pose=pose)
         box = det.detect(frame(False, 0))
         assert box is not None and box[0] < 320 and det.last.state == "unlocked"
         tid = det.arm()
@@ -614,3 +640,55 @@ def test_operator_detector_is_a_person_detector(real_people: list[RealPerson]) -
         assert det.detect(empty) is not None and det.last.state == "unlocked"
     finally:
         pose.close()
+
+
+def test_lost_after_is_seconds_whatever_the_frame_rate(real_people: list[RealPerson]) -> None:
+    """Issue 21 item 9: the operator out of view is lost after lost_after SECONDS: 5 frames
+    at 10 fps, 2 at 2.5 fps, 20 at 40 fps -- not after a fixed number of frames (which made
+    time-to-lost vary several fold with load)."""
+    rng = np.random.default_rng(9)
+    for fps, frames in ((10.0, 5), (2.5, 2), (40.0, 20)):
+        t = [0.0]
+
+        def clock(t=t, fps=fps) -> float:
+            t[0] += 1.0 / fps
+            return t[0]
+
+        lock = OperatorLock(OperatorLockConfig(lost_after=0.5 - 1e-6), clock=clock)
+        lock.lock(_place(real_people[1], _frame(), 100, 60, 300, rng))
+        states = [lock.update([])[2] for _ in range(frames + 1)]
+        assert states == ["uncertain"] * (frames - 1) + ["operator_lost"] * 2, (fps, states)
+        assert lock.last is not None and lock.last.reason == "operator_lost"
+
+
+def _dark_clothed(p: RealPerson) -> bool:
+    """Torso median brightness V < 80 of 255: dark clothes, all in the colour histograms'
+    few dark bins (bench/operator_separation.py uses the same rule)."""
+    from mocap_ros.estimation.operator import region_polygons
+
+    polys = region_polygons(p.joints)
+    if "torso" not in polys:
+        return False
+    m = np.zeros(p.image.shape[:2], np.uint8)
+    cv2.fillConvexPoly(m, np.round(polys["torso"][0]).astype(np.int32), 1)
+    return float(np.median(cv2.cvtColor(p.image, cv2.COLOR_RGB2HSV)[m.astype(bool)][:, 2])) < 80
+
+
+def test_dark_clothed_people_are_told_apart(real_people: list[RealPerson],
+                                            similarity: np.ndarray) -> None:
+    """Issue 21 item 8: different people in dark clothes. With colour, proportions and box
+    alone, 8 of the 20 ordered pairs of the pack's 5 dark-clothed people scored over the
+    threshold (0.62-0.72: the second person would be followed as the operator); the head
+    region and the torso texture bring that to 2 (measured; bench/operator_separation.py),
+    while each of them still matches themselves re-seen. What remains is documented
+    (docs/operator_lock.md): it is an interlock, not identification."""
+    thr = OperatorLockConfig().threshold
+    dark = [i for i, p in enumerate(real_people) if _dark_clothed(p)]
+    assert len(dark) >= 5, [real_people[i].name for i in dark]
+    pairs = [(i, j) for i in dark for j in dark if i != j
+             and frozenset({real_people[i].name, real_people[j].name}) not in SAME_PERSON_PAIRS]
+    over = [(real_people[i].name, real_people[j].name, round(float(similarity[i, j]), 2))
+            for i, j in pairs if similarity[i, j] >= thr]
+    print(f"\ndark pairs over the threshold: {len(over)}/{len(pairs)} {over}")
+    assert len(over) <= 0.15 * len(pairs), over
+    assert all(similarity[i, i] >= thr for i in dark)

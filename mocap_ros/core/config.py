@@ -180,8 +180,10 @@ class NodeSettings:
     operator_threshold: float = _f(0.6, "Match score (body proportions, clothing colour, box "
                                    "continuity; 0..1) a person needs to count as the locked "
                                    "operator.", min_value=0.05, max_value=0.95)
-    operator_n_lost: int = _f(5, "Frames under operator_threshold (since the last match) "
-                              "after which the operator is lost.", min_value=1, max_value=1000)
+    operator_lost_after: float = _f(0.5, "Seconds since the operator last matched after which "
+                                    "a frame under operator_threshold makes them lost "
+                                    "(reason operator_lost; before that: operator_uncertain, "
+                                    "nobody followed).", min_value=0.01, max_value=60.0)
     operator_n_reacquire: int = _f(5, "operator_resume_same_operator: consecutive matching "
                                    "frames (one box track) before a lost operator is followed "
                                    "again.", min_value=1, max_value=1000)
@@ -310,13 +312,19 @@ class TeleopSettings:
                         "GripperCommand goals. Enabled and disabled with the arm; a stale, "
                         "invalid or low-confidence hand holds the gripper.")
     # --- one operator (issue 15): the robot follows the person who armed it, nobody else
-    operator_lock_service: str = _f("", "mocap_node's operator lock service (std_srvs/SetBool, "
-                                    "e.g. /mocap_node/lock; mocap_node operator_lock: true). "
-                                    "~/enable then locks mocap_node on to the person it "
-                                    "follows (refused when the service is not up) and "
-                                    "disable releases it. Empty: no lock is armed; a pose "
+    operator_lock_service: str = _f("", "mocap_node's operator lock service (mocap_ros/srv/"
+                                    "LockOperator, e.g. /mocap_node/lock; mocap_node "
+                                    "operator_lock: true). ~/enable then locks mocap_node on "
+                                    "to the person it follows and answers only after the lock "
+                                    "did (refused when the service is not up, nobody is in "
+                                    "view, or no answer comes within operator_lock_timeout) "
+                                    "and disable releases it. Empty: no lock is armed; a pose "
                                     "saying operator_lost, or a different track id than the "
                                     "first one followed, still holds (reason operator_lost).")
+    operator_lock_timeout: float = _f(2.0, "Seconds ~/enable waits for the operator lock's "
+                                      "answer; none by then: teleop stays (or is) disabled, "
+                                      "teleop/status reason operator_lock_failed.",
+                                      min_value=0.1, max_value=60.0)
     operator_resume: str = _f("enable", "After operator_lost: enable (only a new ~/enable "
                               "resumes, locking on afresh) or same_operator (also resume when "
                               "the armed track id is back in state tracking for "

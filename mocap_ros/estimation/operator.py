@@ -7,7 +7,7 @@ Pure numpy + OpenCV (no rclpy, no torch, no model files). Three pieces:
   Builders: :func:`candidate_from_landmarks` (MediaPipe BlazePose, e.g.
   ``mocap_ros.estimation.people.detect_people``), :func:`candidate_from_result` (a
   ``BodyPoseResult``), :func:`candidate_from_keypoints` (any keypoint format + index map).
-* a person *signature* (:class:`Observation`, :class:`Signature`) with three cues:
+* a person *signature* (:class:`Observation`, :class:`Signature`) with four cues:
 
   - **box continuity**: centre and size of the box against the last matched box, with a
     tolerance that grows with the number of frames since (:func:`continuity_score`);
@@ -16,28 +16,38 @@ Pure numpy + OpenCV (no rclpy, no torch, no model files). Three pieces:
     when the candidate has them, else 2D, as the per-ratio MEDIAN over the first
     ``n_signature`` frames of the lock (:func:`bone_ratios`, :func:`body_score`);
   - **appearance**: HSV colour histograms of the torso (the shoulder-hip quadrilateral,
-    shrunk towards its centre) and the thighs, averaged over the same first frames, compared
-    with the Bhattacharyya coefficient (:func:`region_histograms`, :func:`appearance_score`).
+    shrunk towards its centre), the thighs and the head and hair (a square above the
+    shoulders, :func:`head_polygon`), averaged over the same first frames, compared with
+    the Bhattacharyya coefficient (:func:`region_histograms`, :func:`appearance_score`);
+  - **texture** (issue 21: dark clothes all fall in the same few dark bins of the colour
+    histograms): gradient orientations and uniform LBP codes of the torso warped to a
+    square, on grey levels stretched to their own range, so a pattern, seams, a zip or a
+    logo count and colour and brightness do not (:func:`texture_histogram`).
 
-  The identity score in [0, 1] is the weighted geometric mean of body and appearance where
-  available (a missing cue is left out, not counted as 0 or 1); the match score is identity
-  x continuity ** 0.25, so position can only lower it: a different person standing exactly
-  where the operator stood still scores low, and a jump across the image is suspicious.
+  The identity score in [0, 1] is the weighted geometric mean of body, appearance and
+  texture where available (a missing cue is left out, not counted as 0 or 1); the match
+  score is identity x continuity ** 0.25, so position can only lower it: a different person
+  standing exactly where the operator stood still scores low, and a jump across the image
+  is suspicious.
   The signature is frozen after ``n_signature`` frames so it cannot drift onto a bystander.
 * :class:`OperatorLock` -- the state machine (``unlocked`` -> ``tracking`` <-> ``uncertain``
   -> ``operator_lost`` -> ``tracking``) and, without a lock, the stated selection policy
   (:func:`select_person`: ``largest``, ``center`` or ``region``).
 
-What it can and cannot tell apart (for the README): it separates people who differ in
-clothing colour or clearly in build; two people of similar build in similar clothes (a team
-in uniform) score like the same person, and the lock then follows whichever of them keeps
-box continuity. It is a safety interlock against accidental switches, not identification.
+What it can and cannot tell apart (docs/operator_lock.md; bench/operator_separation.py
+measures it on the shared photo pack): it separates people who differ in clothing colour,
+clothing texture, hair or clearly in build; two people of similar build in plain clothes of
+the same colour and texture (a team in uniform; 1 of 20 ordered pairs of dark-clothed people
+in the pack still scores over the threshold) score like the same person, and the lock then
+follows whichever of them keeps box continuity. It is a safety interlock against accidental
+switches, not identification.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,7 +259,40 @@ def region_polygons(joints_2d: np.ndarray) -> dict[str, list[np.ndarray]]:
         bands.append(np.stack([a2 + n, b2 + n, b2 - n, a2 - n]))
     if bands:
         out["thighs"] = bands
+    head = head_polygon(j)
+    if head is not None:
+        out["head"] = [head]
     return out
+
+
+def head_polygon(joints_2d: np.ndarray) -> np.ndarray | None:
+    """The head and hair region (float pixels) from the shoulders alone (every keypoint
+    format has them; not all have head points): a square of side 0.45 x the torso length
+    (shoulder width where the hips are unseen), its centre 0.45 x the torso length above
+    the shoulder centre along the body's up direction (hip centre -> shoulder centre; image
+    up without the hips). Adult proportions: the head is ~0.45 torso lengths tall, the chin
+    ~0.2 above the shoulder line. None without both shoulders."""
+    j = np.asarray(joints_2d, np.float64)
+    ok = np.isfinite(j).all(-1)
+    ls, rs, lh, rh = (_J[n] for n in ("left_shoulder", "right_shoulder", "left_hip",
+                                      "right_hip"))
+    if not (ok[ls] and ok[rs]):
+        return None
+    top = (j[ls] + j[rs]) / 2
+    up = np.array([0.0, -1.0])
+    length = float(np.linalg.norm(j[ls] - j[rs]))
+    if ok[lh] and ok[rh]:
+        spine = top - (j[lh] + j[rh]) / 2
+        if float(np.linalg.norm(spine)) >= 4.0:
+            length = float(np.linalg.norm(spine))
+            up = spine / length
+    if length < 4.0:
+        return None
+    side = np.array([-up[1], up[0]])
+    c = top + up * 0.45 * length
+    h = 0.225 * length
+    return np.stack([c + (up + side) * h, c + (up - side) * h, c - (up + side) * h,
+                     c - (up - side) * h])
 
 
 def _histogram(hsv: np.ndarray) -> np.ndarray:
@@ -290,6 +333,83 @@ def region_histograms(image: np.ndarray, joints_2d: np.ndarray
         hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)[sel]
         out[name] = _histogram(hsv)
     return out
+
+
+TEXTURE_SIDE = 48  # px: the torso is resampled to this square before its texture is taken
+ORIENT_BINS = 8
+LBP_BINS = 10  # uniform LBP-8 codes by their number of set bits (0-8) + one non-uniform bin
+TEXTURE_SIZE = ORIENT_BINS + LBP_BINS
+TEXTURE_FLOOR = 0.96  # texture_score's floor (see there)
+MIN_TEXTURE_FRAMES = 3  # signature frames before texture counts (its stability is measured)
+
+
+def texture_histogram(image: np.ndarray, joints_2d: np.ndarray) -> np.ndarray | None:
+    """Pattern of the torso's clothing, independent of its colour and brightness: the torso
+    quadrilateral (:func:`region_polygons`, without the side band) warped to a
+    TEXTURE_SIDE square with the shoulders on top (so scale and the body's lean do not
+    matter), then, on its grey levels equalised to their own range, (1) a histogram of
+    gradient orientations weighted by gradient magnitude (ORIENT_BINS, unsigned) and (2)
+    a histogram of uniform LBP-8 codes. Each part sums to 0.5. None without a torso or when
+    it lies mostly outside the image."""
+    j = np.asarray(joints_2d, np.float64)
+    ok = np.isfinite(j).all(-1)
+    ls, rs, lh, rh = (_J[n] for n in ("left_shoulder", "right_shoulder", "left_hip",
+                                      "right_hip"))
+    if not (ok[ls] and ok[rs]):
+        return None
+    if ok[lh] and ok[rh]:
+        quad = np.stack([j[ls], j[rs], j[rh], j[lh]])
+    else:
+        down = np.linalg.norm(j[ls] - j[rs])
+        quad = np.stack([j[ls], j[rs], j[rs] + (0, down), j[ls] + (0, down)])
+    quad = _shrink(quad, 0.2)
+    height, width = image.shape[:2]
+    inside = (quad[:, 0] >= 0) & (quad[:, 0] < width) & (quad[:, 1] >= 0) & \
+        (quad[:, 1] < height)
+    if inside.sum() < 3 or cv2.contourArea(quad.astype(np.float32)) < 64.0:
+        return None
+    n = TEXTURE_SIDE - 1
+    # the person's left shoulder is on the image's right for a person facing the camera:
+    # map it to the right of the square
+    dst = np.array([[n, 0], [0, 0], [0, n], [n, n]], np.float32)
+    warp = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    patch = cv2.warpPerspective(grey, warp, (TEXTURE_SIDE, TEXTURE_SIDE),
+                                flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
+    patch = patch.astype(np.float32)
+    lo, hi = np.percentile(patch, (2, 98))
+    patch = np.clip((patch - lo) / max(float(hi - lo), 4.0), 0.0, 1.0).astype(np.float32)
+    gx = cv2.Sobel(patch, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(patch, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.hypot(gx, gy)[1:-1, 1:-1].ravel()
+    ang = (np.arctan2(gy, gx)[1:-1, 1:-1].ravel() % np.pi)
+    ob = np.minimum((ang / np.pi * ORIENT_BINS).astype(np.int64), ORIENT_BINS - 1)
+    orient = np.bincount(ob, weights=mag, minlength=ORIENT_BINS)
+    orient = orient / orient.sum() if orient.sum() > 1e-9 else np.full(ORIENT_BINS,
+                                                                         1 / ORIENT_BINS)
+    c = patch[1:-1, 1:-1]
+    bits = []
+    for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)):
+        nb = patch[1 + dy:TEXTURE_SIDE - 1 + dy, 1 + dx:TEXTURE_SIDE - 1 + dx]
+        bits.append(nb >= c + 0.02)  # a small margin: flat cloth is not a pattern
+    b = np.stack(bits).astype(np.int64)
+    ones = b.sum(0)
+    transitions = np.abs(np.diff(np.concatenate([b, b[:1]]), axis=0)).sum(0)
+    code = np.where(transitions <= 2, ones, LBP_BINS - 1).ravel()
+    lbp = np.bincount(code, minlength=LBP_BINS).astype(np.float64)
+    lbp /= max(lbp.sum(), 1.0)
+    return np.concatenate([orient, lbp]) * 0.5
+
+
+def texture_score(a: np.ndarray | None, b: np.ndarray | None, floor: float = TEXTURE_FLOOR
+                  ) -> float | None:
+    """Similarity in [0, 1] of two :func:`texture_histogram` results: the Bhattacharyya
+    coefficient rescaled so that ``floor`` maps to 0 (different people's torsos on the
+    shared photo pack: median 0.95; the same person re-seen: 0.99-1.0). None when either
+    is missing."""
+    if a is None or b is None:
+        return None
+    return float(np.clip((bhattacharyya(a, b) - floor) / (1.0 - floor), 0.0, 1.0))
 
 
 def box_iou(a: Box, b: Box) -> float:
@@ -338,7 +458,7 @@ def body_score(a: np.ndarray, b: np.ndarray, is_3d: bool, sigma_2d: float = 0.15
     return float(np.sum(w * per) / np.sum(w))
 
 
-_REGION_WEIGHTS = {"torso": 0.6, "thighs": 0.4}
+_REGION_WEIGHTS = {"torso": 0.45, "thighs": 0.3, "head": 0.25}
 
 
 def bhattacharyya(p: np.ndarray, q: np.ndarray) -> float:
@@ -367,13 +487,15 @@ class Observation:
     ratios_2d: np.ndarray  # (6,) log ratios, NaN = unseen
     ratios_3d: np.ndarray | None  # (6,) or None without 3D joints
     hists: dict[str, np.ndarray]  # region -> histogram (empty without an image)
+    texture: np.ndarray | None = None  # torso texture_histogram (None: no image / torso)
 
 
 def observe(c: PersonCandidate) -> Observation:
     return Observation(
         box=c.box.copy(), ratios_2d=bone_ratios(c.joints_2d),
         ratios_3d=None if c.joints_3d is None else bone_ratios(c.joints_3d),
-        hists={} if c.image is None else region_histograms(c.image, c.joints_2d))
+        hists={} if c.image is None else region_histograms(c.image, c.joints_2d),
+        texture=None if c.image is None else texture_histogram(c.image, c.joints_2d))
 
 
 @dataclass
@@ -389,6 +511,11 @@ class Signature:
     ratios_2d: np.ndarray = field(default_factory=lambda: np.full(len(RATIO_FEATURES), np.nan))
     ratios_3d: np.ndarray | None = None
     hists: dict[str, np.ndarray] = field(default_factory=dict)
+    _t: list[np.ndarray] = field(default_factory=list)
+    texture: np.ndarray | None = None
+    # the least Bhattacharyya coefficient of one of its own frames' textures with their
+    # mean: how stable this person's texture measures (None under MIN_TEXTURE_FRAMES)
+    texture_self: float | None = None
 
     @property
     def frozen(self) -> bool:
@@ -403,6 +530,11 @@ class Signature:
             self._r3.append(obs.ratios_3d)
         for r, h in obs.hists.items():
             self._h.setdefault(r, []).append(h)
+        if obs.texture is not None:
+            self._t.append(obs.texture)
+            self.texture = np.mean(self._t, axis=0)
+            if len(self._t) >= MIN_TEXTURE_FRAMES:
+                self.texture_self = min(bhattacharyya(t, self.texture) for t in self._t)
         self.ratios_2d = _nanmedian(self._r2)
         self.ratios_3d = _nanmedian(self._r3) if self._r3 else None
         self.hists = {r: np.mean(hs, axis=0) for r, hs in self._h.items()}
@@ -424,12 +556,14 @@ class MatchWeights:
 
     body: float = 0.35
     appearance: float = 0.65
+    texture: float = 0.5  # 0: texture left out (the signature before issue 21)
     continuity: float = 0.25  # exponent of the continuity factor (identity x cont ** this)
 
 
 def identity_score(sig: Signature, obs: Observation, weights: MatchWeights = MatchWeights(),
                    sigma_2d: float = 0.15, sigma_3d: float = 0.12,
-                   appearance_floor: float = 0.4) -> tuple[float | None, dict[str, float]]:
+                   appearance_floor: float = 0.4, texture_floor: float = TEXTURE_FLOOR
+                   ) -> tuple[float | None, dict[str, float]]:
     """Body + appearance similarity of an observation to a signature in [0, 1] (None when
     neither cue is available) and the per-cue scores (for diagnostics)."""
     cues: dict[str, float] = {}
@@ -442,7 +576,18 @@ def identity_score(sig: Signature, obs: Observation, weights: MatchWeights = Mat
     a = appearance_score(sig.hists, obs.hists, appearance_floor)
     if a is not None:
         cues["appearance"] = a
-    wts = {"body": weights.body, "appearance": weights.appearance}
+    t = None
+    if weights.texture > 0 and sig.texture_self is not None:
+        # the cue's reliability, measured: the floor sits well under the least similarity
+        # of the operator's own signature frames (a strong edge in the torso makes some
+        # people's texture jitter-sensitive; a few frames underestimate the spread, hence
+        # 3 x 1 - self + 0.02 under it), so it cannot reject the operator for being themselves
+        spread = 1.0 - sig.texture_self
+        floor = min(texture_floor, sig.texture_self - 2.0 * spread - 0.02)
+        t = texture_score(sig.texture, obs.texture, floor)
+    if t is not None:
+        cues["texture"] = t
+    wts = {"body": weights.body, "appearance": weights.appearance, "texture": weights.texture}
     return _geo_mean(cues, wts), cues
 
 
@@ -510,7 +655,9 @@ class OperatorLockConfig:
     """Parameters of :class:`OperatorLock` (the node's ``operator.*`` parameters)."""
 
     threshold: float = 0.6  # match score a frame needs to count as the operator
-    n_lost: int = 5  # frames under threshold since the last confirmed match -> operator_lost
+    # seconds since the last confirmed match after which a frame under threshold makes it
+    # operator_lost (seconds, not frames: frame rates vary several fold with load)
+    lost_after: float = 0.5
     n_confirm: int = 2  # consecutive frames over threshold to leave 'uncertain'
     n_reacquire: int = 5  # consecutive frames over threshold (same box track) -> tracking
     n_signature: int = 10  # frames averaged into the signature after lock()
@@ -520,12 +667,15 @@ class OperatorLockConfig:
     sigma_2d: float = 0.15  # body-ratio tolerance (log units), 2D joints
     sigma_3d: float = 0.12  # body-ratio tolerance (log units), 3D joints
     appearance_floor: float = 0.4  # Bhattacharyya coefficient that maps to appearance 0
+    texture_floor: float = TEXTURE_FLOOR  # ... and to texture 0
     weights: MatchWeights = field(default_factory=MatchWeights)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
-        for name in ("n_lost", "n_reacquire", "n_signature", "n_confirm"):
+        if not (math.isfinite(self.lost_after) and self.lost_after > 0.0):
+            raise ValueError(f"lost_after must be > 0 seconds, got {self.lost_after}")
+        for name in ("n_reacquire", "n_signature", "n_confirm"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.policy not in POLICIES:
@@ -562,24 +712,27 @@ class OperatorLock:
       whoever else is in view (larger, nearer, more central);
     * no candidate >= threshold: nobody is followed (index None), state ``uncertain``; from
       ``uncertain`` the best candidate is followed again only after ``n_confirm``
-      consecutive frames >= threshold, and ``n_lost`` frames under threshold since the last
-      confirmed match (consecutive or not: a bystander flickering around the threshold
-      counts up too) make it ``operator_lost``;
+      consecutive frames >= threshold, and a frame under threshold ``lost_after`` seconds or
+      more after the last confirmed match (misses consecutive or not: a bystander flickering
+      around the threshold does not reset it) makes it ``operator_lost``;
     * from ``operator_lost``, a candidate must match (>= threshold, identity cues only: the
       operator may come back anywhere) in ``n_reacquire`` consecutive frames, as one box
       track (each frame's box continuous with the previous one's), before it is followed
       again under the SAME track id; with ``reacquire=False`` only a new :meth:`lock` does.
     """
 
-    def __init__(self, config: OperatorLockConfig | None = None) -> None:
+    def __init__(self, config: OperatorLockConfig | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock``: seconds, the time of a frame given to :meth:`update` without ``t``."""
         self.config = config or OperatorLockConfig()
+        self.clock = clock
         self._next_id = 1
         self.track_id = 0
         self.state = "unlocked"
         self.signature: Signature | None = None
         self._last_box: Box | None = None
         self._frames_since = 0  # frames since the operator was last matched
-        self._misses = 0  # frames under threshold since the last confirmed tracking
+        self._matched_t: float | None = None  # time of the last confirmed match (tracking)
         self._confirm = 0  # consecutive frames over threshold while uncertain
         self._pending_box: Box | None = None
         self._pending_count = 0
@@ -595,15 +748,16 @@ class OperatorLock:
         self._next_id += 1
         return tid
 
-    def lock(self, candidate: PersonCandidate) -> int:
-        """Lock on to ``candidate`` (a person in the current frame); returns the track id."""
+    def lock(self, candidate: PersonCandidate, t: float | None = None) -> int:
+        """Lock on to ``candidate`` (a person in the current frame, taken at ``t`` seconds on
+        :attr:`clock`; None: now); returns the track id."""
         self.signature = Signature(self.config.n_signature)
         self.signature.add(observe(candidate))
         self.track_id = self._new_id()
         self.state = "tracking"
         self._last_box = candidate.box.copy()
         self._frames_since = 0
-        self._misses = 0
+        self._matched_t = self.clock() if t is None else float(t)
         self._confirm = 0
         self._pending_box, self._pending_count = None, 0
         return self.track_id
@@ -634,7 +788,7 @@ class OperatorLock:
         assert self.signature is not None
         cfg = self.config
         ident, cues = identity_score(self.signature, obs, cfg.weights, cfg.sigma_2d,
-                                     cfg.sigma_3d, cfg.appearance_floor)
+                                     cfg.sigma_3d, cfg.appearance_floor, cfg.texture_floor)
         cont = None
         if with_continuity and self._last_box is not None:
             cont = continuity_score(self._last_box, obs.box, self._frames_since + 1)
@@ -648,12 +802,17 @@ class OperatorLock:
         return float(ident * max(cont, 1e-6) ** cfg.weights.continuity), cues
 
     def update(self, candidates: Sequence[PersonCandidate],
-               image_shape: tuple[int, ...] | None = None) -> tuple[int | None, float, str]:
+               image_shape: tuple[int, ...] | None = None, t: float | None = None
+               ) -> tuple[int | None, float, str]:
         """One frame: all people found in it -> (index to follow or None, match score, state).
-        Details (track id, per-candidate scores, reason) in ``self.last``."""
+        ``t``: the frame's time in seconds (default: ``clock()``). Details (track id,
+        per-candidate scores, reason) in ``self.last``."""
         if self.signature is None:
             return self._update_unlocked(candidates, image_shape)
         cfg = self.config
+        now = self.clock() if t is None else float(t)
+        if self._matched_t is None:
+            self._matched_t = now
         obs = [observe(c) for c in candidates]
         lost = self.state == "operator_lost"
         scored = [self._score(o, with_continuity=not lost) for o in obs]
@@ -673,13 +832,13 @@ class OperatorLock:
                     self.state = "tracking"
             elif not hit:
                 self._confirm = 0
-                self._misses += 1
-                self.state = "operator_lost" if self._misses >= cfg.n_lost else "uncertain"
+                self.state = "operator_lost" if now - self._matched_t >= cfg.lost_after \
+                    else "uncertain"
                 self._pending_box, self._pending_count = None, 0
             if hit and self.state == "tracking":
                 assert best is not None
                 index = best
-                self._misses = 0
+                self._matched_t = now
                 self._confirm = 0
             elif self.state != "tracking":
                 reason = "operator_lost" if self.state == "operator_lost" else \
@@ -696,7 +855,7 @@ class OperatorLock:
                 if self._pending_count >= cfg.n_reacquire:
                     index, reason = best, ""
                     self.state = "tracking"
-                    self._misses = 0
+                    self._matched_t = now
                     self._pending_box, self._pending_count = None, 0
             else:
                 self._pending_box, self._pending_count = None, 0

@@ -150,7 +150,8 @@ class OperatorDetector:
         self.margin = margin
         self.min_visibility = min_visibility
         self._mutex = threading.Lock()
-        self._latest: tuple[list[Any], int | None] | None = None  # candidates, chosen
+        # candidates, the chosen one, the frame's time (lock.clock)
+        self._latest: tuple[list[Any], int | None, float] | None = None
         self.last_found: list[PersonFound] = []
 
     @property
@@ -165,8 +166,9 @@ class OperatorDetector:
         cands = [candidate_from_landmarks(p.box, p.landmarks, rgb, self.min_visibility)
                  for p in found]
         with self._mutex:
-            idx, _, _ = self.lock.update(cands, rgb.shape)
-            self._latest = (cands, idx)
+            t = self.lock.clock()
+            idx, _, _ = self.lock.update(cands, rgb.shape, t)
+            self._latest = (cands, idx, t)
             self.last_found = found
         return None if idx is None else found[idx]
 
@@ -190,7 +192,7 @@ class OperatorDetector:
         with self._mutex:
             if self._latest is None:
                 return None
-            cands, idx = self._latest
+            cands, idx, t = self._latest
             if idx is None:
                 cfg = self.lock.config
                 shape = cands[0].image.shape if cands and cands[0].image is not None \
@@ -198,7 +200,7 @@ class OperatorDetector:
                 idx = select_person(cands, cfg.policy, shape, cfg.region) if cands else None
             if idx is None:
                 return None
-            return int(self.lock.lock(cands[idx]))
+            return int(self.lock.lock(cands[idx], t))
 
     def disarm(self) -> None:
         with self._mutex:

@@ -18,7 +18,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_srvs.srv import SetBool
 from visualization_msgs.msg import MarkerArray
 
 from mocap_ros.core.config import MocapConfig, NodeSettings
@@ -41,6 +40,7 @@ from mocap_ros.ros.latest import LatestSlot
 from mocap_ros.ros.node_health import LOSS_WARN_FRACTION, ArrivalMonitor, EventWindow
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.ros.run import run_node
+from mocap_ros.srv import LockOperator
 
 
 @dataclass
@@ -142,16 +142,17 @@ class MocapNode(Node):
         if self.operator is not None:
             # Armed by teleop_node (its operator_lock_service parameter) on ~/enable, released
             # on disable. A service, not a topic: arming is an event that must be answered
-            # (the armed track id, or "nobody in view") -- and a re-enable while already
-            # enabled (after operator_lost) must re-lock, which an `enabled` level on
+            # (LockOperator: success, the armed track id, or why not) -- and a re-enable while
+            # already enabled (after operator_lost) must re-lock, which an `enabled` level on
             # teleop/status cannot express. teleop calls it asynchronously, so both nodes can
             # share one single-threaded executor.
-            self.create_service(SetBool, "~/lock", self._on_lock)
+            self.create_service(LockOperator, "~/lock", self._on_lock)
             cfg = self.operator.lock.config
             log.info(f"operator lock on: unlocked, following the {cfg.policy} person; "
-                     f"~/lock locks on (threshold {cfg.threshold}, lost after {cfg.n_lost} "
-                     "frames, " + (f"re-acquired after {cfg.n_reacquire} matching frames)"
-                                   if cfg.reacquire else "resumed only by a new lock)"))
+                     f"~/lock locks on (threshold {cfg.threshold}, lost after "
+                     f"{cfg.lost_after:g} s, "
+                     + (f"re-acquired after {cfg.n_reacquire} matching frames)"
+                        if cfg.reacquire else "resumed only by a new lock)"))
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
 
@@ -166,7 +167,7 @@ class MocapNode(Node):
         from mocap_ros.estimation.people import OperatorDetector
 
         cfg = OperatorLockConfig(
-            threshold=s.operator_threshold, n_lost=s.operator_n_lost,
+            threshold=s.operator_threshold, lost_after=s.operator_lost_after,
             n_reacquire=s.operator_n_reacquire, reacquire=s.operator_resume_same_operator,
             policy=s.operator_policy,
             region=tuple(s.operator_region) if s.operator_policy == "region" else None)
@@ -313,21 +314,23 @@ class MocapNode(Node):
             result.reason = upd.reason or result.reason
             self.stats[f"operator_{upd.reason or 'none'}"] += 1
 
-    def _on_lock(self, request: SetBool.Request, response: SetBool.Response
-                 ) -> SetBool.Response:
-        """data true: lock on to the person followed in the latest frame (message
-        "locked on track_id N"); false: unlock (back to operator_policy)."""
-        if not request.data:
+    def _on_lock(self, request: LockOperator.Request, response: LockOperator.Response
+                 ) -> LockOperator.Response:
+        """lock true: lock on to the person followed in the latest frame (track_id: the
+        locked operator's BodyPose track_id); false: unlock (back to operator_policy)."""
+        if not request.lock:
             self.operator.disarm()
-            response.success, response.message = True, "unlocked"
+            response.success, response.track_id, response.reason = True, 0, "unlocked"
+            self.get_logger().info("operator lock: unlocked")
+            return response
+        tid = self.operator.arm()
+        if tid is None:
+            response.success, response.track_id = False, 0
+            response.reason = "nobody in view to lock on to"
         else:
-            tid = self.operator.arm()
-            if tid is None:
-                response.success = False
-                response.message = "nobody in view to lock on to"
-            else:
-                response.success, response.message = True, f"locked on track_id {tid}"
-        self.get_logger().info(f"operator lock: {response.message}")
+            response.success, response.track_id = True, int(tid)
+            response.reason = f"locked on track_id {tid}"
+        self.get_logger().info(f"operator lock: {response.reason}")
         return response
 
     def _publish(self, result: BodyPoseResult, header: object, rgb: np.ndarray) -> None:

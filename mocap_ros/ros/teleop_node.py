@@ -29,10 +29,12 @@ from pathlib import Path
 import numpy as np
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import Executor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.task import Future
 from rclpy.time import Time
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
@@ -43,6 +45,7 @@ from mocap_ros.core.config import TeleopSettings
 from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.ros.run import publish_unless_shut_down, run_node_until_signal
+from mocap_ros.srv import LockOperator
 from mocap_ros.teleop.controller import TeleopController
 from mocap_ros.teleop.filters import KalmanParams, OneEuroParams
 from mocap_ros.teleop.gripper import (
@@ -109,13 +112,22 @@ class TeleopNode(Node):
         # Several drivers may publish joint_states (arm, gripper, head), each naming only
         # its own joints: positions are merged per joint, each with its own arrival time.
         self.create_subscription(JointState, "joint_states", self._on_joint_states, 50)
-        self.create_service(SetBool, "~/enable", self._on_enable)
+        # A coroutine: with a lock service it answers only after the lock did, awaiting that
+        # answer without blocking the executor (mocap_node may share it). Its own reentrant
+        # group: a coroutine holds its group until it returns, and in the default group it
+        # would hold the lock client's answer, the timeout timer and the control loop; and
+        # a disable must not wait behind a pending enable. The nodes run on single-threaded
+        # executors (ros/run.py, up.py), so nothing here runs in parallel with the loop.
+        self.create_service(SetBool, "~/enable", self._on_enable_service,
+                            callback_group=ReentrantCallbackGroup())
         # one operator (issue 15): see _operator_refusal
-        self._lock_client = self.create_client(SetBool, s.operator_lock_service) \
+        self._lock_client = self.create_client(LockOperator, s.operator_lock_service) \
             if s.operator_lock_service else None
         self._operator_track: int | None = None  # the armed operator's BodyPose track_id
         self._operator_arming = 0  # sequence number of the lock request awaited (0: none)
         self._operator_seq = 0
+        self._lock_outcome = ""  # teleop/status operator_lock
+        self._lock_failed = False  # disabled by a failed lock: status reason says so
         self._operator_lost = False  # latched on operator_lost until resumed (policy)
         self._operator_back = 0  # consecutive poses of the operator, tracked, while lost
         self._joint_positions: dict[str, tuple[float, float]] = {}  # name: (steady s, rad)
@@ -155,10 +167,7 @@ class TeleopNode(Node):
                 self.settings.require_person_check
                 or msg.person_check == BodyPose.PERSON_NOT_FOUND):
             refusal = "unconfirmed"  # no person detector vouched for this body
-        operator = self._operator_refusal(msg)
-        if operator is None:
-            return  # the lock is being armed: nobody is followed before it answers
-        refusal = operator or refusal
+        refusal = self._operator_refusal(msg) or refusal
         decision = self.controller.on_pose(stamp, self.last_pose_rx_s, bool(msg.valid),
                                            float(msg.confidence), quats,
                                            joint_confidence=conf if conf.size else None,
@@ -193,8 +202,127 @@ class TeleopNode(Node):
             return None
         return [self._joint_positions[n][1] for n in names]
 
-    def _on_enable(self, request: SetBool.Request, response: SetBool.Response
-                   ) -> SetBool.Response:
+    async def _on_enable_service(self, request: SetBool.Request, response: SetBool.Response
+                                 ) -> SetBool.Response:
+        """~/enable. With operator_lock_service, enabling (and re-arming after operator_lost)
+        waits for mocap_node's lock -- at most operator_lock_timeout -- and fails, disabled,
+        when the lock does not lock on."""
+        if not request.data or self._lock_client is None:
+            return self._on_enable(request, response)
+        if self.controller.enabled and not self._operator_lost:
+            response.success, response.message = True, "already enabled"
+            return response
+        rearm = self.controller.enabled  # operator_lost: lock on afresh, still armed
+        service = self.settings.operator_lock_service
+        if not self._lock_client.service_is_ready():
+            response.success = False
+            response.message = (f"not {'re-armed' if rearm else 'enabled'}: operator lock "
+                                f"service {service} is not available (mocap_node with "
+                                "operator_lock: true)")
+            self.get_logger().warning(response.message)
+            return response
+        if not rearm:
+            # refuse before touching mocap_node's lock when enabling could not succeed
+            why = self._enable_refusal()
+            if why:
+                response.success, response.message = False, f"not enabled: {why}"
+                self.get_logger().warning(response.message)
+                return response
+        self._operator_seq += 1
+        seq = self._operator_arming = self._operator_seq
+        self._lock_outcome, self._lock_failed = "pending", False
+        res = await self._call_lock()
+        if seq != self._operator_arming or (rearm and not self.controller.enabled):
+            # disabled (by ~/enable false or a shutdown), or another ~/enable, meanwhile
+            response.success = False
+            response.message = "not enabled: superseded while waiting for the operator lock"
+            return response
+        self._operator_arming = 0
+        if res is None or not res.success:
+            why = (f"no answer from {service} within {self.settings.operator_lock_timeout:g} s"
+                   if res is None else res.reason or "refused")
+            self._operator_lock_failed(why)
+            response.success = False
+            response.message = (f"{'disabled' if rearm else 'not enabled'}: operator lock "
+                                f"failed ({why})")
+            self.get_logger().error(f"teleop {response.message}")
+            return response
+        if not rearm:
+            self._on_enable(request, response, locked=True)
+            if not response.success:
+                self._operator_release()  # mocap_node must not keep a lock nobody armed
+                return response
+        self._operator_track = int(res.track_id)
+        self._operator_lost, self._operator_back = False, 0
+        self._lock_outcome = f"locked on track_id {res.track_id}"
+        response.success = True
+        response.message = ("re-armed after operator_lost" if rearm else response.message) \
+            + f", operator track_id {res.track_id}"
+        self.get_logger().info(f"teleop {response.message}")
+        return response
+
+    async def _call_lock(self) -> LockOperator.Response | None:
+        """mocap_node's answer to lock, or None (no answer within operator_lock_timeout, or
+        the call failed)."""
+        assert self._lock_client is not None
+        future = self._lock_client.call_async(LockOperator.Request(lock=True))
+        woken = Future()
+
+        def wake(*_: object) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        future.add_done_callback(wake)
+        timer = self.create_timer(self.settings.operator_lock_timeout, wake,
+                                  clock=Clock(clock_type=ClockType.STEADY_TIME))
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            self.destroy_timer(timer)
+        if not future.done():
+            self._lock_client.remove_pending_request(future)
+            # a late answer would leave mocap_node locked on someone teleop never followed
+            self._lock_client.call_async(LockOperator.Request(lock=False))
+            return None
+        try:
+            return future.result()
+        except Exception as exc:  # the service went away mid-call
+            self.get_logger().warning(f"operator lock call failed: {exc}")
+            return None
+
+    def _operator_lock_failed(self, why: str) -> None:
+        """The lock did not lock on: following an unlocked body would defeat the lock, so
+        teleop is (or stays) disabled, and teleop/status says why."""
+        self._operator_track, self._operator_lost, self._operator_back = None, False, 0
+        self.controller.disable()
+        self._grippers_disable()
+        self._lock_outcome, self._lock_failed = f"failed: {why}", True
+
+    def _enable_refusal(self) -> str:
+        """Why enabling from here would be refused ("" when it would not)."""
+        start, missing = self._fresh_joint_positions()
+        if start is None and not self.controller.stopping and \
+                not self.settings.allow_enable_without_joint_states:
+            return (f"no joint_states in the last {self.settings.joint_states_timeout} s for "
+                    f"{', '.join(missing)}; commands must start from where the robot is "
+                    "(allow_enable_without_joint_states overrides this)")
+        try:
+            self._grippers_check_enable()
+        except ValueError as exc:
+            return str(exc)
+        return ""
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response,
+                   locked: bool = False) -> SetBool.Response:
+        """Enable / disable without the operator lock (the lock's part is in
+        _on_enable_service, which calls this with ``locked`` once the lock answered)."""
+        if request.data and self._lock_client is not None and not locked:
+            response.success = False
+            response.message = "not enabled: with an operator lock service, enable through " \
+                "the ~/enable service (it waits for the lock)"
+            return response
+        self._lock_failed = False
         if not request.data:
             self._operator_release()
             self.controller.disable()
@@ -204,40 +332,25 @@ class TeleopNode(Node):
                                              else "")
             self.get_logger().info(f"teleop {response.message}")
             return response
-        if self.controller.enabled and self._operator_lost:
-            # the operator was lost: a new ~/enable is the operator's decision to lock on to
-            # whoever mocap_node follows now (the controller stays armed; the gate treats the
-            # first pose after the gap as a re-acquisition, at the rate limits)
-            response.success, response.message = self._operator_arm(), "re-armed after " \
-                "operator_lost"
-            if not response.success:
-                response.message = f"not re-armed: operator lock service " \
-                    f"{self.settings.operator_lock_service} is not available"
+        if self.controller.enabled and self._operator_lost and self._lock_client is None:
+            # the operator was lost: a new ~/enable is the operator's decision to follow
+            # whoever mocap_node follows now (the controller stays armed; the gate treats
+            # the first pose after the gap as a re-acquisition, at the rate limits)
+            self._operator_arm()
+            response.success, response.message = True, "re-armed after operator_lost"
             self.get_logger().info(f"teleop {response.message}")
             return response
         if self.controller.enabled:  # idempotent: a second enable changes nothing
             response.success, response.message = True, "already enabled"
             return response
-        if self._lock_client is not None and not self._lock_client.service_is_ready():
-            response.success = False
-            response.message = (f"not enabled: operator lock service "
-                                f"{self.settings.operator_lock_service} is not available "
-                                "(mocap_node with operator_lock: true)")
-            self.get_logger().warning(response.message)
-            return response
-        start, missing = self._fresh_joint_positions()
+        start, _ = self._fresh_joint_positions()
         braking = self.controller.stopping  # still commanding: it continues from there
-        if start is None and not braking and not self.settings.allow_enable_without_joint_states:
-            response.success = False
-            response.message = (
-                "not enabled: no joint_states in the last "
-                f"{self.settings.joint_states_timeout} s for {', '.join(missing)}; commands "
-                "must start from where the robot is (allow_enable_without_joint_states "
-                "overrides this)")
+        why = self._enable_refusal()
+        if why:
+            response.success, response.message = False, f"not enabled: {why}"
             self.get_logger().warning(response.message)
             return response
         try:
-            self._grippers_check_enable()  # before the arm: both enable, or neither
             self.controller.enable(self._now(), start, motion_s=time.monotonic())
             self._grippers_enable()
         except ValueError as exc:
@@ -246,62 +359,37 @@ class TeleopNode(Node):
             response.success, response.message = False, f"not enabled: {exc}"
             self.get_logger().warning(response.message)
             return response
-        self._operator_arm()
+        if self._lock_client is None:
+            self._operator_arm()
         response.success = True
         response.message = (
             "enabled, continuing the commanded motion" if braking else
             "enabled from " + ("joint_states" if start is not None else
                                "the last command / safe pose"))
-        self.get_logger().info(f"teleop {response.message}")
+        if self._lock_client is None:
+            self.get_logger().info(f"teleop {response.message}")
         return response
 
     # ------------------------------------------------------------------ one operator
-    def _operator_arm(self) -> bool:
-        """(Re-)arm: forget the operator, and ask mocap_node to lock on (when a service is
-        configured; False when it is not up). Poses are dropped until it answers."""
-        if self._lock_client is not None and not self._lock_client.service_is_ready():
-            return False  # nothing changes: still lost, still holding
+    def _operator_arm(self) -> None:
+        """(Re-)arm without a lock service: forget the operator; the next tracked pose's
+        track id becomes the operator's (_operator_refusal)."""
         self._operator_track = None
         self._operator_lost = False
         self._operator_back = 0
-        self._operator_arming = 0
-        if self._lock_client is None:
-            return True
-        self._operator_seq += 1
-        seq = self._operator_arming = self._operator_seq
-        # asynchronous: waiting here would deadlock when mocap_node shares our executor
-        future = self._lock_client.call_async(SetBool.Request(data=True))
-        future.add_done_callback(lambda f: self._on_locked(f, seq))
-        return True
-
-    def _on_locked(self, future: object, seq: int) -> None:
-        if seq != self._operator_arming:
-            return  # an older request (disabled or re-armed since)
-        self._operator_arming = 0
-        try:
-            res = future.result()  # type: ignore[attr-defined]
-        except Exception as exc:  # the service went away mid-call
-            res = SetBool.Response(success=False, message=str(exc))
-        words = (res.message or "").split()
-        if res.success and words and words[-1].isdigit():
-            self._operator_track = int(words[-1])  # "locked on track_id N"
-            self.get_logger().info(f"operator lock: {res.message}")
-            return
-        # nobody to lock on to: following an unlocked body would defeat the lock
-        self.get_logger().error(f"operator lock failed ({res.message}): teleop disabled")
-        self.controller.disable()
-        self._grippers_disable()
 
     def _operator_release(self) -> None:
         self._operator_track, self._operator_arming = None, 0
+        self._lock_outcome = ""
         self._operator_lost, self._operator_back = False, 0
         if self._lock_client is not None and self._lock_client.service_is_ready():
-            self._lock_client.call_async(SetBool.Request(data=False))
+            self._lock_client.call_async(LockOperator.Request(lock=False))
 
-    def _operator_refusal(self, msg: BodyPose) -> str | None:
+    def _operator_refusal(self, msg: BodyPose) -> str:
         """"operator_lost" when this pose must not be followed because it is not (or no
-        longer) the operator who armed teleop; "" when it may be judged as usual; None while
-        the lock request is unanswered (drop the pose).
+        longer) the operator who armed teleop; "operator_uncertain" when mocap_node's lock
+        is unsure it is (not latched: the lock decides when that becomes operator_lost);
+        "" when it may be judged as usual.
 
         The operator is the track id mocap_node's lock answered with (without a lock
         service: the first non-zero track id seen after ~/enable). A pose saying
@@ -311,8 +399,6 @@ class TeleopNode(Node):
         state tracking (mocap_node re-identified the operator)."""
         if not self.controller.enabled:
             return ""
-        if self._operator_arming:
-            return None
         state, tid = msg.operator_state, int(msg.track_id)
         locked = self._lock_client is not None
         if self._operator_track is None and not locked and tid and msg.valid:
@@ -326,7 +412,7 @@ class TeleopNode(Node):
         if locked and state == "unlocked":
             return "operator_lost"  # mocap_node no longer holds our lock (restarted?)
         if not self._operator_lost:
-            return ""
+            return "operator_uncertain" if msg.reason == "operator_uncertain" else ""
         if self.settings.operator_resume == "same_operator" and mine and state == "tracking" \
                 and msg.valid:
             self._operator_back += 1
@@ -361,8 +447,12 @@ class TeleopNode(Node):
         status.pose_timeout_note = info.note
         status.pose_age_p95 = info.age_p95 if np.isfinite(info.age_p95) else -1.0
         status.pose_period = info.period if np.isfinite(info.period) else -1.0
+
+        status.operator_track_id = self._operator_track or 0
+        status.operator_lock = self._lock_outcome
         if out is None:
-            status.mode, status.reason, status.tracking = "disabled", "disabled", False
+            status.mode, status.tracking = "disabled", False
+            status.reason = "operator_lock_failed" if self._lock_failed else "disabled"
             if fingers is not None and fingers[3]:  # the arm rests, fingers still brake
                 n = len(self.joint_map)
                 self._publish_command(fingers[0], fingers[1], fingers[2], status.header.stamp,
@@ -371,6 +461,8 @@ class TeleopNode(Node):
             return
         status.mode = out.status.mode
         status.reason = out.status.reason or ""
+        if self._lock_failed and not self.controller.enabled:
+            status.reason = "operator_lock_failed"  # braking after the failed lock
         status.tracking = out.status.tracking
         status.command = [float(v) for v in out.positions]
         if fingers is None:

@@ -10,7 +10,8 @@ hold("no_pose_yet").
   disabled      the gate is disabled
   <refusal>     the caller's own reason to refuse this pose (`refusal=`): "unconfirmed"
                 when no person detector vouched for the body (BodyPose.person_check),
-                "operator_lost" when the body is not the operator who armed teleop
+                "operator_lost" when the body is not the operator who armed teleop,
+                "operator_uncertain" when mocap_node's lock is unsure it is
   invalid       `valid` is false, or any of stamp, now, confidence, angles is NaN/inf
   clock_skew    the stamp lies more than `clock_skew_tolerance` in the future of `now`
   stale         now - stamp > `pose_timeout` (in force: fixed, or measured by
@@ -72,6 +73,7 @@ HOLD_REASONS: tuple[str, ...] = (
     "clock_jump",
     "unconfirmed",
     "operator_lost",
+    "operator_uncertain",
     "collision",
     "retarget",
 )

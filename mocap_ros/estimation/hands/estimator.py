@@ -23,8 +23,10 @@ as SMPL and BlazePose name them):
    output), ``low_presence`` (presence < ``min_presence``),
    ``far_from_wrist`` (the found wrist further than ``max_wrist_offset`` x ROI size from the
    body's wrist: the crop caught the other hand or a distractor), ``non_finite``,
-   ``duplicate`` (both sides found the same hand, e.g. hands together: the side whose body
-   wrist is further from the found wrist loses), ``no_depth``.
+   ``duplicate`` (both sides found the same image hand, e.g. hands together, or both
+   wrists dragged onto one hand after a scene cut: :func:`same_image_hand`; the loser is
+   the side the model's handedness rejects, else the less present, else the one whose body
+   wrist is further from the found wrist), ``no_depth``.
 4. Left/right is the body's: each ROI comes from one of the body's wrists. The model's own
    handedness guess is only reported (``handedness_agrees``); it assumes a MIRRORED (selfie)
    image, so on a plain camera image its "Left" is the person's right hand
@@ -82,6 +84,46 @@ _SMPL_ARM = {"left": (20, 18, 22), "right": (21, 19, 23)}
 # accuracy floor (PCK 0.85, test_hands_real.py) and most are not found at all; 24 px is
 # also the smallest ROI roi_from_arm makes (a smaller hand only fills part of it).
 MIN_ROI_PX = 24.0
+
+
+def same_image_hand(a: HandResult, b: HandResult, max_wrist_offset: float = 0.15,
+                    min_containment: float = 0.5) -> bool:
+    """Whether two valid hand results are one hand in the image: their wrists within
+    ``max_wrist_offset`` x the smaller ROI, or the box of one's 21 keypoints lying at least
+    ``min_containment`` inside the other's (intersection over the SMALLER box's area; a
+    second pass on the same hand may come back shrunk inside it, as on OneHand10K 33.jpg
+    after a cut from a body photo: wrists 19-20 px apart, the smaller hand's box inside the
+    larger). Two hands side by side share little of their boxes; hands clasped into one
+    blob cannot be told apart in 2D and count as one (one side is then dropped)."""
+    ka, kb = np.asarray(a.keypoints_2d, np.float64), np.asarray(b.keypoints_2d, np.float64)
+    size = min(a.roi.size, b.roi.size) if a.roi is not None and b.roi is not None else 0.0
+    if np.linalg.norm(ka[0] - kb[0]) < max_wrist_offset * size:
+        return True
+    lo_a, hi_a, lo_b, hi_b = ka.min(0), ka.max(0), kb.min(0), kb.max(0)
+    # a few pixels of margin: a thin (edge-on) hand has a box of almost no area
+    pad = 0.05 * max(float(np.max(hi_a - lo_a)), float(np.max(hi_b - lo_b)), 1.0)
+    lo_a, hi_a, lo_b, hi_b = lo_a - pad, hi_a + pad, lo_b - pad, hi_b + pad
+    inter = float(np.prod(np.clip(np.minimum(hi_a, hi_b) - np.maximum(lo_a, lo_b), 0.0, None)))
+    smaller = min(float(np.prod(hi_a - lo_a)), float(np.prod(hi_b - lo_b)))
+    return inter >= min_containment * smaller
+
+
+def _duplicate_loser(out: dict[str, HandResult], arms: dict[str, ArmObservation]) -> str:
+    """The side that gives up a hand both sides found: the one the hand model says it is
+    not (when it says one and not the other), else the clearly less present one (presence
+    0.1 lower), else the one whose body wrist is further from the found wrist (after a
+    scene cut the body's wrists may be dragged, so they decide last)."""
+    agree = {s: out[s].handedness_agrees for s in SIDES}
+    if agree["left"] is True and agree["right"] is not True:
+        return "right"
+    if agree["right"] is True and agree["left"] is not True:
+        return "left"
+    conf = {s: float(out[s].confidence) for s in SIDES}
+    if abs(conf["left"] - conf["right"]) >= 0.1:
+        return "left" if conf["left"] < conf["right"] else "right"
+    d = {s: float(np.linalg.norm(out[s].keypoints_2d[0] - np.asarray(arms[s].wrist_px)))
+         for s in SIDES}
+    return "left" if d["left"] > d["right"] else "right"
 
 
 @dataclass
@@ -279,17 +321,12 @@ class HandEstimator:
             out[side] = res
             if raw is not None and res.valid:
                 raws[side] = raw
-        # Both ROIs on the same hand (hands together / crossed): keep the side whose body
-        # wrist is nearer the found wrist.
-        if len(raws) == 2:
-            a, b = out["left"].keypoints_2d[0], out["right"].keypoints_2d[0]
-            size = min(out["left"].roi.size, out["right"].roi.size)  # type: ignore[union-attr]
-            if np.linalg.norm(a - b) < 0.15 * size:
-                d = {s: float(np.linalg.norm(out[s].keypoints_2d[0]
-                                             - np.asarray(arms[s].wrist_px))) for s in SIDES}
-                loser = "left" if d["left"] > d["right"] else "right"
-                out[loser] = HandResult.invalid(loser, "duplicate", out[loser].roi)
-                self._prev[loser] = None
+        # Both ROIs on the same image hand (hands together / crossed, or after a scene cut
+        # BlazePose's smoothing drags both wrists onto one hand): never publish it twice.
+        if len(raws) == 2 and same_image_hand(out["left"], out["right"]):
+            loser = _duplicate_loser(out, arms)
+            out[loser] = HandResult.invalid(loser, "duplicate", out[loser].roi)
+            self._prev[loser] = None
         return out
 
     def _one_side(self, rgb: np.ndarray, side: str, arm: ArmObservation | None,
