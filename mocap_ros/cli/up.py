@@ -33,7 +33,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"mocap-ros up: error: {exc}", file=sys.stderr)
         return 1
     print(report.text())
-    return 0
+    return 1 if report.braked is False else 0  # the robot left moving: say so, non-zero
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -125,6 +125,7 @@ class TeleopNode(Node):
         self._last_pose_stamp: float | None = None
         self._step_times: list[float] = []
         self.published = 0
+        self.shutting_down = False  # brake_to_rest: ~/enable is refused from then on
         self.poses_received = 0
         self.last_pose_rx_s: float | None = None
         self._last_command: np.ndarray | None = None
@@ -198,6 +199,10 @@ class TeleopNode(Node):
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response
                    ) -> SetBool.Response:
+        if request.data and self.shutting_down:
+            response.success, response.message = False, "not enabled: shutting down"
+            self.get_logger().warning(f"teleop {response.message}")
+            return response
         if not request.data:
             self._operator_release()
             self.controller.disable()
@@ -567,9 +572,13 @@ class TeleopNode(Node):
 
 
 def brake_to_rest(node: TeleopNode, executor: Executor,
-                  give_up: Callable[[], bool] = lambda: False) -> None:
+                  give_up: Callable[[], bool] = lambda: False, margin_s: float = 3.0) -> bool:
     """Disable and keep stepping until the arm and the fingers are at rest (within their
-    acceleration limits), before a shutdown; ``give_up`` (a second Ctrl-C) leaves at once."""
+    acceleration limits), before a shutdown; ``give_up`` (a second Ctrl-C) leaves at once.
+    From here on ``~/enable`` is refused (callbacks are still served while braking). False,
+    with an error logged, when it ended with the robot still commanded in motion (the
+    deadline passed, or ``give_up``): the caller exits non-zero."""
+    node.shutting_down = True
     node.controller.disable()
     node._grippers_disable()
     if node.controller.stopping:
@@ -577,10 +586,19 @@ def brake_to_rest(node: TeleopNode, executor: Executor,
     # a bounded wait: braking time with room for control steps that run late on a loaded
     # computer (a robot stopped from speed is the worse outcome; 1 s of margin was not
     # enough on 2 busy cores)
-    deadline = time.monotonic() + 3.0 * node.braking_time() + 3.0
+    allowed = 3.0 * node.braking_time() + margin_s
+    deadline = time.monotonic() + allowed
     while (node.context.ok() and (node.controller.stopping or node.fingers_stopping())
            and not give_up() and time.monotonic() < deadline):
         executor.spin_once(timeout_sec=0.02)
+    if not (node.controller.stopping or node.fingers_stopping()):
+        return True
+    why = "a second signal" if give_up() else "the context shut down" \
+        if not node.context.ok() else f"the braking deadline of {allowed:.1f} s passed"
+    node.get_logger().error(
+        f"shutting down with the robot still commanded in motion ({why}); last command "
+        f"velocities {np.round(node.controller.limiter.velocities, 3).tolist()} rad/s")
+    return False
 
 
 def main(args: list[str] | None = None) -> int:
