@@ -1,10 +1,10 @@
 """mocap_node + teleop_node (+ a camera): a camera drives a robot's joints.
 
-  ros2 launch mocap_ros teleop.launch.py camera:=mocap_ros robot_config:=teleop_fr3.yaml \
+  ros2 launch mocap_ros teleop.launch.py camera:=mocap_ros robot_config:=fr3 \
       assets_dir:=/path/to/extra_data output_type:=joint_trajectory \
       command_topic:=/fr3_arm_controller/joint_trajectory
 
-robot_config: a path, or a file name in the package's config/ folder.
+robot_config: a path, a file name in the package's config/ folder, or a robot (fr3, g1).
 teleop_node starts DISABLED; arm it with
   ros2 service call /teleop_node/enable std_srvs/srv/SetBool "{data: true}"
 """
@@ -17,12 +17,15 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from mocap_ros.ros.bringup import required, robot_config_path, teleop_bringup
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARE = os.path.dirname(HERE)
-# Forwarded unchanged to mocap.launch.py (the one beside this file).
+# Forwarded unchanged to mocap.launch.py (the one beside this file); bbox_mode and
+# operator_lock go through teleop_bringup (mocap_ros/ros/bringup.py), as for mocap-ros up.
 MOCAP_ARGS = ("camera", "source", "camera_config", "video_device", "image_width",
               "image_height", "image_topic", "camera_info_topic", "assets_dir", "device",
-              "n_iter", "precision", "body_model", "bbox_mode", "operator_lock")
+              "n_iter", "precision", "body_model", "loop")
 # teleop_node parameters settable here; empty = the node's own default (TeleopSettings), so no
 # default is written twice.
 TELEOP_ARGS = {"output_type": (str, "joint_state | joint_trajectory | float64_multi_array"),
@@ -35,7 +38,8 @@ def generate_launch_description():
     args = [
         DeclareLaunchArgument("robot_config",
                               default_value=os.path.join(SHARE, "config", "teleop_generic.yaml"),
-                              description="joint map YAML (config/teleop_*.yaml)"),
+                              description="joint map YAML: a path, a file name in the "
+                              "package's config/ (teleop_fr3.yaml) or a robot (fr3, g1)"),
         DeclareLaunchArgument("command_topic", default_value="joint_commands"),
         *(DeclareLaunchArgument(name, default_value="", description=f"{text} (empty: the "
                                 "node's default)") for name, (_, text) in TELEOP_ARGS.items()),
@@ -49,36 +53,30 @@ def generate_launch_description():
         DeclareLaunchArgument("image_height", default_value=""),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw"),
         DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info"),
+        DeclareLaunchArgument("loop", default_value=""),
         *(DeclareLaunchArgument(name, default_value="")
           for name in ("assets_dir", "device", "n_iter", "precision", "body_model")),
-        # A robot follows only bodies a person detector confirmed (teleop_node's
-        # require_person_check): with HMR, full_frame would report a body in an empty room.
-        # One operator (README): mocap_node locks on to the person followed when teleop is
-        # enabled, and teleop_node asks for that lock on ~/enable.
         DeclareLaunchArgument("operator_lock", default_value="false",
                               description="true: the robot follows only the person who "
                               "armed it (mocap_node operator_lock + teleop's lock service)"),
-        DeclareLaunchArgument("bbox_mode", default_value="detector",
-                              description="mocap_node person box: detector (default for "
-                              "teleop) | track | full_frame | roi"),
+        DeclareLaunchArgument("bbox_mode", default_value="",
+                              description="mocap_node person box (empty: detector, the "
+                              "teleop default) | track | full_frame | roi"),
     ]
-    mocap = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(os.path.join(HERE, "mocap.launch.py")),
-        launch_arguments={name: LaunchConfiguration(name) for name in MOCAP_ARGS}.items(),
-    )
-    return LaunchDescription([*args, mocap, OpaqueFunction(function=_teleop_node)])
+    return LaunchDescription([*args, OpaqueFunction(function=_bringup)])
 
 
-def _teleop_node(context, *_, **__):
+def _bringup(context, *_, **__):
+    """teleop_node's arguments are checked before anything starts (mocap.launch.py checks
+    its own the same way)."""
     def value(name):
         return LaunchConfiguration(name).perform(context)
 
-    robot = value("robot_config")
-    if robot and os.sep not in robot and not os.path.exists(robot):
-        robot = os.path.join(SHARE, "config", robot)  # teleop_fr3.yaml -> the shipped one
-    params = {"robot_config": robot}
-    if value("operator_lock").lower() == "true":
-        params["operator_lock_service"] = "/mocap_node/lock"
+    try:
+        robot = robot_config_path(value("robot_config"), os.path.join(SHARE, "config"))
+    except ValueError as exc:
+        raise ValueError(f"launch argument robot_config: {exc}") from None
+    params = {}
     for name, (cast, _) in TELEOP_ARGS.items():
         text = value(name)
         if text == "":
@@ -87,6 +85,18 @@ def _teleop_node(context, *_, **__):
             params[name] = cast(text)
         except ValueError:
             raise ValueError(f"launch argument {name}:={text!r} is not a number") from None
-    return [Node(package="mocap_ros", executable="teleop_node", name="teleop_node",
-                 output="screen", parameters=[params],
-                 remappings=[("joint_commands", value("command_topic"))])]
+    lock = value("operator_lock").lower()
+    if lock not in ("true", "false"):
+        raise ValueError(f"launch argument operator_lock:={lock!r} is not true or false")
+    wiring = teleop_bringup(robot, operator_lock=lock == "true",
+                            bbox_mode=value("bbox_mode") or None, teleop=params)
+    forwarded = {name: LaunchConfiguration(name) for name in MOCAP_ARGS}
+    forwarded.update({k: str(v).lower() if isinstance(v, bool) else str(v)
+                      for k, v in wiring.mocap.items()})
+    mocap = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(HERE, "mocap.launch.py")),
+        launch_arguments=forwarded.items())
+    teleop = Node(package="mocap_ros", executable="teleop_node", name="teleop_node",
+                  output="screen", parameters=[wiring.teleop],
+                  remappings=[("joint_commands", value("command_topic"))])
+    return [mocap, *required(teleop)]
