@@ -3,8 +3,10 @@ or twice) stops it with exit code 0, no traceback and no process left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,6 +92,50 @@ def test_up_camera_process_child_is_stopped_too(tmp_path):
     assert "two processes:" in out and "Traceback" not in out, out
 
 
+def test_up_refuses_a_missing_video_file_at_once(tmp_path):
+    """Issue 21 item 4: it retried forever ("video file nope.mp4 not found; retrying")."""
+    proc = _start_up("--camera", str(tmp_path / "nope.mp4"))
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 1, out
+    assert "video file" in out and "nope.mp4" in out and "not found" in out, out
+    assert "retrying" not in out and "Traceback" not in out, out
+
+
+def _param(name: str, node: str) -> str:
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID))
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    out = ""
+    for _ in range(10):  # until the node is discovered (a state, polled)
+        r = subprocess.run(["ros2", "param", "get", node, name, "--no-daemon", "--spin-time",
+                            "3"], env=env, capture_output=True, text=True, timeout=60)
+        out = r.stdout + r.stderr
+        if r.returncode == 0 and "value is" in out:
+            return out.strip()
+    raise AssertionError(f"ros2 param get {node} {name}: {out}")
+
+
+def test_up_teleop_is_wired_like_the_teleop_launch(tmp_path):
+    """Issue 21 item 2: up --teleop takes mocap_node's and teleop_node's wiring from the
+    builder teleop.launch.py uses (bringup.teleop_bringup): the person detector, and with
+    --operator-lock the lock on both sides. Before, up kept full_frame (so --backend hmr
+    refused every pose as unconfirmed) and had no operator lock."""
+    from mocap_ros.ros.bringup import LOCK_SERVICE, TELEOP_BBOX_MODE
+
+    if shutil.which("ros2") is None:
+        pytest.skip("the ros2 command-line tools are absent")
+    video = write_person_video(tmp_path / "clip.mp4", n=15, fps=15.0, size=96)
+    proc = _start_up("--camera", str(video), "--loop", "--teleop", "fr3", "--operator-lock",
+                     log=tmp_path / "up.log")
+    try:
+        assert f"String value is: {TELEOP_BBOX_MODE}" in _param("bbox_mode", "/mocap_node")
+        assert "Boolean value is: True" in _param("operator_lock", "/mocap_node")
+        assert LOCK_SERVICE in _param("operator_lock_service", "/teleop_node")
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, (tmp_path / "up.log").read_text()
+
+
 def test_up_refuses_unknown_robot(tmp_path):
     from mocap_ros.ros.up import robot_config_path, sim_available
 
@@ -148,10 +194,9 @@ def test_signal_while_teleop_tracks_brakes_and_leaves_nothing(tmp_path, sig):
     # are the capture time, so the default 0.25 s would hold for "stale" instead;
     # min_confidence: the astronaut's hands are half hidden (this test is about the signal)
     config = tmp_path / "params.yaml"
-    config.write_text((ROOT / "config" / "mocap.yaml").read_text().replace(
-        "bbox_mode: full_frame", "bbox_mode: detector")
-        + "teleop_node:\n  ros__parameters:\n    pose_timeout: 2.0\n"
-        "    min_confidence: 0.1\n")
+    config.write_text((ROOT / "config" / "mocap.yaml").read_text()
+                      + "teleop_node:\n  ros__parameters:\n    pose_timeout: 2.0\n"
+                      "    min_confidence: 0.1\n")
     log = tmp_path / "up.log"
     proc = _start_up("--camera", str(video), "--loop", "--teleop", "g1", "--sim",
                      "--camera-process", "--config", str(config), log=log)
@@ -186,6 +231,10 @@ def test_signal_while_teleop_tracks_brakes_and_leaves_nothing(tmp_path, sig):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
             out = log.read_text()
+            child = re.search(r"own process, pid (\d+)", out)
+            if child and proc.returncode != 0:  # a failed run leaves no camera_node either
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(child[1]), signal.SIGKILL)
             ex.shutdown()
             node.destroy_node()
     assert proc.returncode == 0, out

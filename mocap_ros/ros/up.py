@@ -33,6 +33,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from mocap_ros.io.frames import classify_source
+from mocap_ros.ros import bringup
 from mocap_ros.ros.run import SignalCount
 
 # mocap.launch.py's defaults for image_topic / camera_info_topic (its remappings)
@@ -58,18 +60,10 @@ def config_dir() -> Path:
 def robot_config_path(robot: str, folder: Path | None = None) -> Path:
     """``fr3`` -> config/teleop_fr3.yaml; a path is taken as it is. Unknown -> ValueError
     listing the shipped robot maps."""
-    folder = folder or config_dir()
-    given = Path(robot).expanduser()
-    if given.suffix in (".yaml", ".yml") or os.sep in robot:
-        if not given.is_file():
-            raise ValueError(f"--teleop {robot}: no such robot map file")
-        return given
-    path = folder / f"teleop_{robot}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem.removeprefix("teleop_") for p in folder.glob("teleop_*.yaml"))
-        raise ValueError(f"--teleop {robot}: no {path.name} in {folder}; known: "
-                         + ", ".join(known))
-    return path
+    try:
+        return bringup.robot_config_path(robot, folder or config_dir())
+    except ValueError as exc:
+        raise ValueError(f"--teleop {exc}") from None
 
 
 def sim_available() -> bool:
@@ -146,6 +140,7 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
            mocap_overrides: dict[str, Any] | None = None,
            camera_overrides: dict[str, Any] | None = None,
            camera_process: bool = False, exit_at_end: bool = False,
+           operator_lock: bool = False,
            duration: float | None = None, domain_id: int | None = None,
            exiting: bool = False, out: Callable[[str], None] = print) -> UpReport:
     """Run until Ctrl-C (or ``duration`` seconds, or the end of a video/folder with
@@ -158,7 +153,17 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
     for p in (camera_yaml, mocap_yaml):
         if not p.is_file():
             raise ValueError(f"parameter file {p} not found")
+    try:  # a missing video file is refused here, before anything starts
+        classify_source(str(source))
+    except ValueError as exc:
+        raise ValueError(f"--camera: {exc}") from None
     robot_yaml = robot_config_path(teleop, folder) if teleop else None
+    # teleop.launch.py's wiring (person detector, the operator lock), from the same builder
+    wiring = bringup.teleop_bringup(robot_yaml, operator_lock=operator_lock) \
+        if robot_yaml is not None else None
+    if operator_lock and wiring is None:
+        raise ValueError("--operator-lock needs --teleop")
+    mocap_overrides = {**(wiring.mocap if wiring else {}), **(mocap_overrides or {})}
     if sim and not sim_available():
         raise ValueError(f"--sim is unavailable: {SIM_MODULE} (the simulated robot node) is not "
                          "part of this installation yet")
@@ -185,8 +190,7 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
         if robot_yaml is not None:
             from mocap_ros.ros.teleop_node import TeleopNode
 
-            nodes.append(TeleopNode(context=ctx, parameter_overrides=_params(
-                {"robot_config": str(robot_yaml)})))
+            nodes.append(TeleopNode(context=ctx, parameter_overrides=_params(wiring.teleop)))
         if sim:
             sim_mod = importlib.import_module(SIM_MODULE)
             sim_params = _sim_params(teleop, robot_yaml)
