@@ -373,6 +373,7 @@ class TeleopNode(Node):
             return
         status.mode = out.status.mode
         status.reason = out.status.reason or ""
+        status.detail = out.status.detail
         status.tracking = out.status.tracking
         status.command = [float(v) for v in out.positions]
         if fingers is None:

@@ -141,6 +141,7 @@ class TeleopStatus:
 
     mode: str
     reason: str | None = None
+    detail: str = ""  # what reason does not say: the IK's error for "retarget"
 
     @property
     def tracking(self) -> bool:
@@ -230,6 +231,7 @@ class TeleopController:
         self._has_command = False
         self._stopping = False
         self.last_angles: dict[str, float] | None = None
+        self.retarget_detail = ""  # the last RetargetError's text (status detail)
         self.collision_cuts = 0  # steps the collision guard cut short (since construction)
 
     # ------------------------------------------------------------------------ enable/disable
@@ -371,7 +373,8 @@ class TeleopController:
             if self.task:
                 try:
                     command = self._features(np.asarray(local_quats, dtype=np.float64))
-                except RetargetError:
+                except RetargetError as exc:
+                    self.retarget_detail = str(exc)
                     decision = Decision(False, "retarget")
                     self._pose_decision = decision
                     return decision
@@ -444,11 +447,13 @@ class TeleopController:
                 return self._output(dt, goal, TeleopStatus("tracking"))
         if reason is None:  # unreachable: an accepted pose always sets a target
             reason = "no_pose_yet"
+        detail = self.retarget_detail if reason == "retarget" else ""
         if self.hold_mode == "safe_pose":
-            return self._output(dt, self.map.safe_pose, TeleopStatus("safe_pose", reason))
+            return self._output(dt, self.map.safe_pose,
+                                TeleopStatus("safe_pose", reason, detail))
         if self._hold_target is None:
             self._hold_target = self.limiter.stopping_positions()
-        return self._output(dt, self._hold_target, TeleopStatus("holding", reason))
+        return self._output(dt, self._hold_target, TeleopStatus("holding", reason, detail))
 
     def _ik_goal(self, features: FloatArray) -> FloatArray | None:
         """Task mode: the IK's configuration `horizon` seconds ahead of the current command
@@ -456,7 +461,8 @@ class TeleopController:
         assert self.robot is not None and self.robot.task is not None
         try:
             q = self.robot.solve(self.limiter.positions, features, self.robot.task.horizon)
-        except RetargetError:
+        except RetargetError as exc:
+            self.retarget_detail = str(exc)
             return None
         return np.clip(q, self.map.lower, self.map.upper)
 

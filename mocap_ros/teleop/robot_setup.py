@@ -45,6 +45,7 @@ what is actually commanded.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ from mocap_ros.teleop.task_retarget import (
     targets_from_features,
 )
 
+_log = logging.getLogger(__name__)
 RETARGET_MODES: tuple[str, ...] = ("joint", "task")
 _MODEL_KEYS = ("source", "floor", "floor_height", "table", "collision_margin")
 _TASK_KEYS = ("reach", "base_rotation_rpy", "ik_margin", "horizon", "frozen", "arms")
@@ -156,6 +158,7 @@ class TeleopRobot:
                 f"{hits[0].distance * 1000:.0f} mm apart, inside collision_margin "
                 f"{self.margin * 1000:.0f} mm")
         self.task = task
+        self._ik_errors_logged: set[str] = set()  # exception kinds already logged
         self.ik: TaskIK | None = None
         self.arms: tuple[TaskArm, ...] = ()
         if retarget == "task":
@@ -241,10 +244,16 @@ class TeleopRobot:
                 f[k * FEATURES_PER_ARM:(k + 1) * FEATURES_PER_ARM], arm.tmap)
             targets[arm.spec.ee_site] = (pos, quat if arm.spec.orientation else None)
             hints[arm.spec.ee_site] = hint
+        from mink import NoSolutionFound
+
         try:
             q = self.ik.solve_many(self.to_model(q_map), targets, dt, elbow_pos=hints)
-        except Exception as exc:  # mink's NoSolutionFound, a ValueError on bad input
-            raise RetargetError(f"IK failed: {exc}") from exc
+        except (NoSolutionFound, ValueError) as exc:  # only these: a bug must surface
+            detail = f"IK failed: {type(exc).__name__}: {exc}"
+            if type(exc).__name__ not in self._ik_errors_logged:  # the first of each kind
+                self._ik_errors_logged.add(type(exc).__name__)
+                _log.warning("%s (later ones only in the status)", detail)
+            raise RetargetError(detail) from exc
         return self.from_model(q)
 
     def hand_positions(self, q_map: ArrayLike) -> np.ndarray:
