@@ -437,11 +437,14 @@ class TeleopNode(Node):
                                    arm_joint_names=self.joint_map.names) if s.grippers else ()
         self.grippers: list[Gripper] = [
             make_gripper(sp, min_confidence=s.min_confidence, pose_timeout=s.pose_timeout,
-                         rate_hz=s.rate_hz) for sp in specs]
+                         rate_hz=s.rate_hz, clock_skew_tolerance=s.clock_skew_tolerance)
+            for sp in specs]
         self._finger_grippers = [g for g in self.grippers if isinstance(g, JointsGripper)]
         self._gripper_clients: dict[int, object] = {}
-        self.gripper_goals_sent = 0
+        self.gripper_goals_sent = 0  # accepted by the action server
         self.gripper_goals_dropped = 0
+        self.gripper_goals_rejected = 0  # refused by the server, or no answer to the request
+        self._gripper_rejected: dict[str, str] = {}  # key: the last rejection, until accepted
         self._gripper_status: dict[str, str] = {}
         commanders = [g for g in self.grippers if isinstance(g, CommandGripper)]
         if commanders:
@@ -543,15 +546,37 @@ class TeleopNode(Node):
         goal = self._gripper_action_type.Goal()
         goal.command.position = float(position)
         goal.command.max_effort = float(max_effort)
-        client.send_goal_async(goal)  # type: ignore[attr-defined]
-        self.gripper_goals_sent += 1
+        future = client.send_goal_async(goal)  # type: ignore[attr-defined]
+        future.add_done_callback(lambda f: self._on_gripper_goal_response(g, position, f))
+
+    def _on_gripper_goal_response(self, g: CommandGripper, position: float,
+                                  future: object) -> None:
+        """Counted as sent only once the server accepted it; a rejected goal is offered
+        again (goal_not_sent), counted, and shown in the gripper's status."""
+        key = f"gripper_{g.spec.key}"
+        handle = future.result() if future.exception() is None else None  # type: ignore[attr-defined]
+        if handle is not None and handle.accepted:
+            self.gripper_goals_sent += 1
+            self._gripper_rejected.pop(key, None)
+            return
+        g.goal_not_sent()
+        self.gripper_goals_rejected += 1
+        why = "rejected by the action server" if handle is not None else \
+            f"no answer: {future.exception()}"  # type: ignore[attr-defined]
+        self._gripper_rejected[key] = f"goal {position:.4g} {why}"
+        self.get_logger().warning(f"gripper action {g.spec.action}: goal {position:.4g} {why}",
+                                  throttle_duration_sec=2.0)
 
     def _gripper_diagnostics(self) -> list[KeyValue]:
         if not self.grippers:
             return []
-        return [*(KeyValue(key=k, value=v) for k, v in self._gripper_status.items()),
+        return [*(KeyValue(key=k, value=v + (f"; last goal {self._gripper_rejected[k]}"
+                                             if k in self._gripper_rejected else ""))
+                  for k, v in self._gripper_status.items()),
                 KeyValue(key="gripper_goals_sent", value=str(self.gripper_goals_sent)),
-                KeyValue(key="gripper_goals_dropped", value=str(self.gripper_goals_dropped))]
+                KeyValue(key="gripper_goals_dropped", value=str(self.gripper_goals_dropped)),
+                KeyValue(key="gripper_goals_rejected",
+                         value=str(self.gripper_goals_rejected))]
 
     def _publish_diagnostics(self) -> None:
         if not self.context.ok():

@@ -473,10 +473,11 @@ class JointsGripper:
     """Finger joints from curls/aperture; see the module docstring."""
 
     def __init__(self, spec: JointsGripperSpec, *, min_confidence: float = 0.5,
-                 pose_timeout: float = 0.25, rate_hz: float = 50.0) -> None:
+                 pose_timeout: float = 0.25, rate_hz: float = 50.0,
+                 clock_skew_tolerance: float = 0.05) -> None:
         self.spec = spec
         conf = spec.min_confidence if spec.min_confidence is not None else min_confidence
-        self.gate = _HandGate(conf, pose_timeout)
+        self.gate = _HandGate(conf, pose_timeout, clock_skew_tolerance)
         self.names = spec.names
         self.lower = np.array([j.lower for j in spec.joints])
         self.upper = np.array([j.upper for j in spec.joints])
@@ -602,10 +603,14 @@ class CommandGripper:
     """GripperCommand goals from the aperture; see the module docstring."""
 
     def __init__(self, spec: GripperCommandSpec, *, min_confidence: float = 0.5,
-                 pose_timeout: float = 0.25) -> None:
+                 pose_timeout: float = 0.25, rate_hz: float = 50.0,
+                 clock_skew_tolerance: float = 0.05) -> None:
         self.spec = spec
         conf = spec.min_confidence if spec.min_confidence is not None else min_confidence
-        self.gate = _HandGate(conf, pose_timeout)
+        self.gate = _HandGate(conf, pose_timeout, clock_skew_tolerance)
+        # a late control step (a loaded computer, a paused process) must not ramp the
+        # position by seconds' worth at once: as JointsGripper, at most two periods per step
+        self.max_step_dt = 2.0 / float(rate_hz)
         self.low = min(spec.open_position, spec.closed_position)
         self.high = max(spec.open_position, spec.closed_position)
         self.closed: bool | None = None  # binary state; None until a sample sets it
@@ -672,7 +677,7 @@ class CommandGripper:
         dt = 0.0
         if np.isfinite(motion_s):
             if self._motion_s is not None:
-                dt = max(float(motion_s) - self._motion_s, 0.0)
+                dt = min(max(float(motion_s) - self._motion_s, 0.0), self.max_step_dt)
             if self._motion_s is None or motion_s > self._motion_s:
                 self._motion_s = float(motion_s)
         reason = self.gate.hold_reason(float(now_s), bool(arm_tracking))
@@ -710,8 +715,7 @@ Gripper = JointsGripper | CommandGripper
 
 
 def make_gripper(spec: GripperSpec, *, min_confidence: float = 0.5, pose_timeout: float = 0.25,
-                 rate_hz: float = 50.0) -> Gripper:
-    if isinstance(spec, JointsGripperSpec):
-        return JointsGripper(spec, min_confidence=min_confidence, pose_timeout=pose_timeout,
-                             rate_hz=rate_hz)
-    return CommandGripper(spec, min_confidence=min_confidence, pose_timeout=pose_timeout)
+                 rate_hz: float = 50.0, clock_skew_tolerance: float = 0.05) -> Gripper:
+    cls = JointsGripper if isinstance(spec, JointsGripperSpec) else CommandGripper
+    return cls(spec, min_confidence=min_confidence, pose_timeout=pose_timeout,  # type: ignore[arg-type]
+               rate_hz=rate_hz, clock_skew_tolerance=clock_skew_tolerance)
