@@ -102,6 +102,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from mocap_ros.core.config import TeleopSettings, default_of
 from mocap_ros.core.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, REST_JOINTS_APPROX
 from mocap_ros.geometry.rotations import FloatArray, quat_to_matrix
 from mocap_ros.teleop.angles import (
@@ -183,8 +184,8 @@ class TeleopController:
         self,
         joint_map: RobotJointMap,
         *,
-        rate_hz: float = 50.0,
-        hold_mode: str = "hold",
+        rate_hz: float = default_of(TeleopSettings, "rate_hz"),
+        hold_mode: str = default_of(TeleopSettings, "hold_mode"),
         filter_params: OneEuroParams | KalmanParams | None = None,
         safety_params: SafetyParams | None = None,
         angle_ranges: Mapping[str, tuple[float, float]] | None = None,

@@ -84,11 +84,16 @@ import numpy as np
 import yaml
 from numpy.typing import ArrayLike
 
+from mocap_ros.core.config import TeleopSettings, default_of
 from mocap_ros.geometry.rotations import FloatArray
 from mocap_ros.teleop.filters import RateLimiter
 from mocap_ros.teleop.retarget import CONSTANT, JointSpec
-from mocap_ros.teleop.safety import measured_start
+from mocap_ros.teleop.safety import SafetyParams, measured_start
 from mocap_ros.teleop.yaml_fields import check_fields, joint_name, number, positive
+
+# the arm's gate defaults (one source: TeleopSettings, through SafetyParams)
+_SAFETY = SafetyParams()
+_RATE_HZ: float = default_of(TeleopSettings, "rate_hz")
 
 HAND_INPUTS: tuple[str, ...] = (
     "thumb_curl",
@@ -379,7 +384,7 @@ class _HandGate:
     """The gripper's view of the hand stream: the newest sample, accepted or refused."""
 
     def __init__(self, min_confidence: float, pose_timeout: float,
-                 clock_skew_tolerance: float = 0.05) -> None:
+                 clock_skew_tolerance: float = _SAFETY.clock_skew_tolerance) -> None:
         if not (np.isfinite(pose_timeout) and pose_timeout > 0):
             raise ValueError(f"pose_timeout must be finite and > 0, got {pose_timeout}")
         self.min_confidence = float(min_confidence)
@@ -472,9 +477,10 @@ class GoalStep(NamedTuple):
 class JointsGripper:
     """Finger joints from curls/aperture; see the module docstring."""
 
-    def __init__(self, spec: JointsGripperSpec, *, min_confidence: float = 0.5,
-                 pose_timeout: float = 0.25, rate_hz: float = 50.0,
-                 clock_skew_tolerance: float = 0.05) -> None:
+    def __init__(self, spec: JointsGripperSpec, *,
+                 min_confidence: float = _SAFETY.min_confidence,
+                 pose_timeout: float = _SAFETY.pose_timeout, rate_hz: float = _RATE_HZ,
+                 clock_skew_tolerance: float = _SAFETY.clock_skew_tolerance) -> None:
         self.spec = spec
         conf = spec.min_confidence if spec.min_confidence is not None else min_confidence
         self.gate = _HandGate(conf, pose_timeout, clock_skew_tolerance)
@@ -602,9 +608,10 @@ class JointsGripper:
 class CommandGripper:
     """GripperCommand goals from the aperture; see the module docstring."""
 
-    def __init__(self, spec: GripperCommandSpec, *, min_confidence: float = 0.5,
-                 pose_timeout: float = 0.25, rate_hz: float = 50.0,
-                 clock_skew_tolerance: float = 0.05) -> None:
+    def __init__(self, spec: GripperCommandSpec, *,
+                 min_confidence: float = _SAFETY.min_confidence,
+                 pose_timeout: float = _SAFETY.pose_timeout, rate_hz: float = _RATE_HZ,
+                 clock_skew_tolerance: float = _SAFETY.clock_skew_tolerance) -> None:
         self.spec = spec
         conf = spec.min_confidence if spec.min_confidence is not None else min_confidence
         self.gate = _HandGate(conf, pose_timeout, clock_skew_tolerance)
@@ -714,8 +721,9 @@ class CommandGripper:
 Gripper = JointsGripper | CommandGripper
 
 
-def make_gripper(spec: GripperSpec, *, min_confidence: float = 0.5, pose_timeout: float = 0.25,
-                 rate_hz: float = 50.0, clock_skew_tolerance: float = 0.05) -> Gripper:
+def make_gripper(spec: GripperSpec, *, min_confidence: float = _SAFETY.min_confidence,
+                 pose_timeout: float = _SAFETY.pose_timeout, rate_hz: float = _RATE_HZ,
+                 clock_skew_tolerance: float = _SAFETY.clock_skew_tolerance) -> Gripper:
     cls = JointsGripper if isinstance(spec, JointsGripperSpec) else CommandGripper
     return cls(spec, min_confidence=min_confidence, pose_timeout=pose_timeout,  # type: ignore[arg-type]
                rate_hz=rate_hz, clock_skew_tolerance=clock_skew_tolerance)

@@ -56,7 +56,7 @@ import numpy as np
 import yaml
 from numpy.typing import ArrayLike
 
-from mocap_ros.robots.collision import CollisionChecker, SafeStep, safe_step
+from mocap_ros.robots.collision import COLLISION_MARGIN, CollisionChecker, SafeStep, safe_step
 from mocap_ros.robots.model import RobotModel, RobotModelError, add_environment, load_robot
 from mocap_ros.teleop.ik import IKParams, TaskIK
 from mocap_ros.teleop.retarget import JointMapError, RobotJointMap
@@ -128,7 +128,7 @@ class TeleopRobot:
         robot: RobotModel,
         *,
         retarget: str = "joint",
-        collision_margin: float = 0.02,
+        collision_margin: float = COLLISION_MARGIN,
         task: TaskSpec | None = None,
         source: str = "robot config",
     ) -> None:
@@ -297,7 +297,8 @@ class TeleopRobot:
             )
         except RobotModelError as exc:
             raise JointMapError(f"{source}: model: {exc}") from exc
-        margin = _num(model.get("collision_margin", 0.02), f"{source}: model.collision_margin")
+        margin = _num(model.get("collision_margin", COLLISION_MARGIN),
+                      f"{source}: model.collision_margin")
         task = cls._task_from_dict(data.get("task"), source) if "task" in data else None
         return cls(joint_map, robot, retarget=retarget, collision_margin=margin, task=task,
                    source=source)

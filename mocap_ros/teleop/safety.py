@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from mocap_ros.core.config import TeleopSettings, default_of
 from mocap_ros.geometry.rotations import FloatArray, wrap_angle
 from mocap_ros.teleop.angles import angles_to_vector
 
@@ -74,11 +75,12 @@ HOLD_REASONS: tuple[str, ...] = (
 class SafetyParams:
     """Gate thresholds (seconds, radians, confidence in the estimator's units)."""
 
-    pose_timeout: float = 0.25
-    clock_skew_tolerance: float = 0.05
-    min_confidence: float = 0.5
-    max_jump: float = 0.8
-    jump_window: float = 0.5
+    # defaults: teleop_node's declared parameters (TeleopSettings), the one place they live
+    pose_timeout: float = default_of(TeleopSettings, "pose_timeout")
+    clock_skew_tolerance: float = default_of(TeleopSettings, "clock_skew_tolerance")
+    min_confidence: float = default_of(TeleopSettings, "min_confidence")
+    max_jump: float = default_of(TeleopSettings, "max_jump")
+    jump_window: float = default_of(TeleopSettings, "jump_window")
 
     def __post_init__(self) -> None:
         for name in ("pose_timeout", "max_jump", "jump_window"):
