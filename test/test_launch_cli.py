@@ -99,16 +99,24 @@ def _wait_poses(n: int, timeout: float = 90.0) -> int:
 
 
 def _sigint(proc: subprocess.Popen, times: int = 1) -> str:
-    if proc.poll() is None:
-        for i in range(times):
-            os.killpg(proc.pid, signal.SIGINT)
-            if i + 1 < times:
-                # the second one while the nodes are still stopping (what is under test);
-                # 0.5 s later they could be done, and it then landed in ros2 launch's own
-                # interpreter teardown (upstream code: exit -2, seen once in four runs)
-                time.sleep(0.1)
+    """Ctrl-C ``times`` times. The second one as soon as ros2 launch says it was interrupted
+    (a state read from its output, not a delay): the nodes are then still stopping, which is
+    what is under test; once they are done it would land in ros2 launch's own interpreter
+    teardown instead (upstream code: exit -2, seen once in four runs)."""
+    if proc.poll() is not None:
+        return proc.communicate(timeout=60)[0]
+    os.killpg(proc.pid, signal.SIGINT)
+    seen = ""
+    if times > 1:
+        for line in proc.stdout:  # blocks only until the next line; the process is ending
+            seen += line
+            if "user interrupted with ctrl-c" in line:
+                for _ in range(times - 1):
+                    os.killpg(proc.pid, signal.SIGINT)
+                break
+        assert "user interrupted with ctrl-c" in seen, seen
     out, _ = proc.communicate(timeout=60)
-    return out
+    return seen + out
 
 
 def _assert_clean(proc: subprocess.Popen, out: str, nodes: list[str]) -> None:

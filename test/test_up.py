@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _start_up(*args: str, log: Path | None = None) -> subprocess.Popen:
     """``log``: output to that file (nothing blocks on a full pipe while the test spins, and
     a child left behind cannot hold the test's pipe open)."""
-    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID))
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID), PYTHONUNBUFFERED="1")
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     code = "import sys; from mocap_ros.cli.main import main; sys.exit(main())"
     # own session: a terminal's Ctrl-C reaches the whole group, and so does killpg here
@@ -52,23 +52,38 @@ def _wait_poses(n: int, timeout: float = 60.0) -> int:
     return len(collect(BodyPose, "/mocap/body_pose", n, timeout))
 
 
-def _stop(proc: subprocess.Popen, times: int) -> str:
-    for i in range(times):
-        os.killpg(proc.pid, signal.SIGINT)
-        if i + 1 < times:
-            time.sleep(0.3)
-    out, _ = proc.communicate(timeout=60)
-    return out
+def _stop(proc: subprocess.Popen, times: int, log: Path | None = None) -> str:
+    """Ctrl-C ``times`` times; a second one once up says it is stopping (a state, read from
+    its ``log``), so it lands while the nodes are still being stopped, whatever the load."""
+    os.killpg(proc.pid, signal.SIGINT)
+    if times > 1:
+        assert log is not None, "a second Ctrl-C waits on the log"
+        end = time.monotonic() + 60.0
+        while "mocap-ros up: stopping" not in log.read_text() and time.monotonic() < end \
+                and proc.poll() is None:
+            time.sleep(0.01)
+        assert "mocap-ros up: stopping" in log.read_text(), log.read_text()
+        for _ in range(times - 1):
+            os.killpg(proc.pid, signal.SIGINT)
+    if log is None:
+        return proc.communicate(timeout=60)[0]
+    proc.wait(timeout=60)
+    return log.read_text()
 
 
 @pytest.mark.parametrize("ctrl_c", [1, 2])
 def test_up_video_poses_arrive_and_ctrl_c_leaves_nothing(tmp_path, ctrl_c):
     video = write_person_video(tmp_path / "clip.mp4", n=15, fps=15.0, size=192)
-    proc = _start_up("--camera", str(video), "--loop")
+    log = tmp_path / "up.log"
+    proc = _start_up("--camera", str(video), "--loop", log=log)
     try:
         assert _wait_poses(3) >= 3, "no BodyPose from mocap-ros up over DDS"
     finally:
-        out = _stop(proc, ctrl_c) if proc.poll() is None else proc.communicate()[0]
+        if proc.poll() is None:
+            out = _stop(proc, ctrl_c, log)
+        else:
+            proc.wait()
+            out = log.read_text()
     assert proc.returncode == 0, out
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
     assert "/camera/image_raw" in out and "/mocap/body_pose" in out, out  # topics printed

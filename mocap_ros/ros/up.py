@@ -230,6 +230,9 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
         t0 = time.monotonic()
         _spin(executor, ctx, camera, mocap, watch, duration, exit_at_end,
               lambda: signals.count > 0)
+        if signals.count:  # said at once: a second signal now skips the waiting
+            out("mocap-ros up: stopping" + (" (teleop brakes to rest first)" if wiring else "")
+                + "; again to leave without waiting")
     except (KeyboardInterrupt, ExternalShutdownException):
         pass  # off the main thread no handler counts signals
     finally:
