@@ -20,6 +20,8 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
+from mocap_ros.ros.bringup import required
+
 # The package's share folder: this file's ../ (works installed and from a source checkout).
 SHARE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMERAS = ("none", "mocap_ros", "usb_cam", "v4l2_camera")
@@ -66,6 +68,9 @@ def generate_launch_description():
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
                               description="sensor_msgs/Image topic to estimate poses from"),
         DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info"),
+        DeclareLaunchArgument("loop", default_value="",
+                              description="camera:=mocap_ros, a video file or image folder: "
+                              "true = start again at the end (empty: camera_config's)"),
         DeclareLaunchArgument("config", default_value=os.path.join(SHARE, "config", "mocap.yaml"),
                               description="mocap_node parameters file"),
         # Empty = keep the config file's value (so a custom YAML is not silently overridden).
@@ -76,15 +81,15 @@ def generate_launch_description():
                               "/humans/bodies/... topics (docs/rep155.md); with "
                               "operator_lock:=true every person in view is a body"),
     ]
-    return LaunchDescription([*args, OpaqueFunction(function=_camera),
-                              OpaqueFunction(function=_mocap_node),
-                              OpaqueFunction(function=_hri_bridge)])
+    return LaunchDescription([*args, OpaqueFunction(function=_nodes)])
 
 
-def _camera(context, *_, **__):
-    # One OpaqueFunction instead of LaunchConfigurationEquals conditions (deprecated in
-    # Jazzy): an unknown camera is refused by name, and image_size reaches v4l2_camera as an
-    # integer array (a list of substitutions would be joined into one string by launch_ros).
+def _nodes(context, *_, **__):
+    # Every argument is checked before any node is returned: a refusal after camera_node had
+    # started left it running with parent 1. One OpaqueFunction instead of
+    # LaunchConfigurationEquals conditions (deprecated in Jazzy): an unknown camera is refused
+    # by name, and image_size reaches v4l2_camera as an integer array (a list of
+    # substitutions would be joined into one string by launch_ros).
     def value(name):
         return LaunchConfiguration(name).perform(context)
 
@@ -92,12 +97,25 @@ def _camera(context, *_, **__):
     if camera not in CAMERAS:
         raise LaunchArgumentError(f"launch argument camera:={camera!r} is not one of "
                                   + ", ".join(CAMERAS))
-    if camera == "none":
-        return []
     size = {}
     for key in ("image_width", "image_height"):
         if value(key) != "":
             size[key] = cast_argument(key, value(key), int)
+    loop = cast_argument("loop", value("loop"), _bool) if value("loop") != "" else None
+    overrides = {}
+    for name, cast in OVERRIDES.items():
+        if value(name) != "":
+            overrides[name] = cast_argument(name, value(name), cast)
+    rep155 = cast_argument("rep155", value("rep155"), _bool)
+    actions = [] if camera == "none" else _camera(context, camera, size, loop)
+    return [*actions, *required(_mocap_node(context, overrides)),
+            *(_hri_bridge(context) if rep155 else [])]
+
+
+def _camera(context, camera, size, loop):
+    def value(name):
+        return LaunchConfiguration(name).perform(context)
+
     image_topic, info_topic = value("image_topic"), value("camera_info_topic")
     remaps = [("image_raw", image_topic), ("camera_info", info_topic),
               ("image_raw/compressed", image_topic + "/compressed")]
@@ -108,10 +126,13 @@ def _camera(context, *_, **__):
             overrides["width"] = size["image_width"]
         if "image_height" in size:
             overrides["height"] = size["image_height"]
+        if loop is not None:
+            overrides["loop"] = loop
         # name camera_node: the node name camera.yaml's parameters are filed under
-        return [Node(package="mocap_ros", executable="camera_node", name="camera_node",
-                     output="screen", parameters=[value("camera_config"), overrides],
-                     remappings=remaps)]
+        return required(Node(package="mocap_ros", executable="camera_node",
+                             name="camera_node", output="screen",
+                             parameters=[value("camera_config"), overrides],
+                             remappings=remaps))
     width, height = size.get("image_width", 640), size.get("image_height", 480)
     if camera == "usb_cam":
         return [Node(package="usb_cam", executable="usb_cam_node_exe", name="camera",
@@ -125,26 +146,19 @@ def _camera(context, *_, **__):
                  remappings=remaps[:2])]
 
 
-def _mocap_node(context, *_, **__):
+def _mocap_node(context, overrides):
     arg = LaunchConfiguration
-    overrides = {}
-    for name, cast in OVERRIDES.items():
-        value = arg(name).perform(context)
-        if value != "":
-            overrides[name] = cast_argument(name, value, cast)
-    return [Node(
+    return Node(
         package="mocap_ros", executable="mocap_node", name="mocap_node", output="screen",
         parameters=[arg("config"), overrides],
         remappings=[("image_raw", arg("image_topic")),
                     ("image_raw/compressed", [arg("image_topic"), "/compressed"]),
                     ("camera_info", arg("camera_info_topic"))],
-    )]
+    )
 
 
-def _hri_bridge(context, *_, **__):
+def _hri_bridge(context):
     arg = LaunchConfiguration
-    if not cast_argument("rep155", arg("rep155").perform(context), _bool):
-        return []
     return [Node(
         package="mocap_ros", executable="hri_bridge", name="hri_bridge", output="screen",
         remappings=[("image_raw", arg("image_topic")),

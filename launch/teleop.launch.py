@@ -1,10 +1,10 @@
 """mocap_node + teleop_node (+ a camera): a camera drives a robot's joints.
 
-  ros2 launch mocap_ros teleop.launch.py camera:=mocap_ros robot_config:=teleop_fr3.yaml \
+  ros2 launch mocap_ros teleop.launch.py camera:=mocap_ros robot_config:=fr3 \
       assets_dir:=/path/to/extra_data output_type:=joint_trajectory \
       command_topic:=/fr3_arm_controller/joint_trajectory
 
-robot_config: a path, or a file name in the package's config/ folder.
+robot_config: a path, a file name in the package's config/ folder, or a robot (fr3, g1).
 teleop_node starts DISABLED; arm it with
   ros2 service call /teleop_node/enable std_srvs/srv/SetBool "{data: true}"
 """
@@ -17,12 +17,15 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from mocap_ros.ros.bringup import required, robot_config_path, teleop_bringup
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARE = os.path.dirname(HERE)
-# Forwarded unchanged to mocap.launch.py (the one beside this file).
+# Forwarded unchanged to mocap.launch.py (the one beside this file); bbox_mode and
+# operator_lock go through teleop_bringup (mocap_ros/ros/bringup.py), as for mocap-ros up.
 MOCAP_ARGS = ("camera", "source", "camera_config", "video_device", "image_width",
               "image_height", "image_topic", "camera_info_topic", "assets_dir", "device",
-              "n_iter", "precision", "body_model", "bbox_mode", "operator_lock", "rep155")
+              "n_iter", "precision", "body_model", "loop", "rep155")
 # teleop_node parameters settable here; empty = the node's own default (TeleopSettings), so no
 # default is written twice.
 TELEOP_ARGS = {"output_type": (str, "joint_state | joint_trajectory | float64_multi_array"),
@@ -31,7 +34,7 @@ TELEOP_ARGS = {"output_type": (str, "joint_state | joint_trajectory | float64_mu
                "min_confidence": (float, "poses below are refused")}
 
 
-def _console_node(context, *_, **__):
+def _console_node(context):
     """console_node when console:=true: ROS topics only (joint_states from the real robot
     or sim_robot), the image mocap_node reads, the robot model of robot_config."""
     def value(name):
@@ -39,9 +42,9 @@ def _console_node(context, *_, **__):
 
     if value("console").lower() != "true":
         return []
-    robot = value("robot_config")
-    if robot and os.sep not in robot and not os.path.exists(robot):
-        robot = os.path.join(SHARE, "config", robot)  # teleop_fr3.yaml -> the shipped one
+    # the same resolution as teleop_node's (fr3, teleop_fr3.yaml, a path); a bad one is
+    # refused by _bringup before anything starts
+    robot = str(robot_config_path(value("robot_config"), os.path.join(SHARE, "config")))
     return [Node(package="mocap_ros", executable="console_node", name="console",
                  output="screen", parameters=[{"robot_config": robot}],
                  remappings=[("image_raw", value("image_topic"))])]
@@ -51,7 +54,8 @@ def generate_launch_description():
     args = [
         DeclareLaunchArgument("robot_config",
                               default_value=os.path.join(SHARE, "config", "teleop_generic.yaml"),
-                              description="joint map YAML (config/teleop_*.yaml)"),
+                              description="joint map YAML: a path, a file name in the "
+                              "package's config/ (teleop_fr3.yaml) or a robot (fr3, g1)"),
         DeclareLaunchArgument("command_topic", default_value="joint_commands"),
         *(DeclareLaunchArgument(name, default_value="", description=f"{text} (empty: the "
                                 "node's default)") for name, (_, text) in TELEOP_ARGS.items()),
@@ -68,41 +72,34 @@ def generate_launch_description():
         DeclareLaunchArgument("console", default_value="false",
                               description="true: also the operator console (console_node: a "
                               "web page on http://127.0.0.1:8090/ to watch and arm teleop)"),
-        OpaqueFunction(function=_console_node),
         DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info"),
+        DeclareLaunchArgument("loop", default_value=""),
         *(DeclareLaunchArgument(name, default_value="")
           for name in ("assets_dir", "device", "n_iter", "precision", "body_model")),
-        # A robot follows only bodies a person detector confirmed (teleop_node's
-        # require_person_check): with HMR, full_frame would report a body in an empty room.
-        # One operator (README): mocap_node locks on to the person followed when teleop is
-        # enabled, and teleop_node asks for that lock on ~/enable.
         DeclareLaunchArgument("operator_lock", default_value="false",
                               description="true: the robot follows only the person who "
                               "armed it (mocap_node operator_lock + teleop's lock service)"),
         DeclareLaunchArgument("rep155", default_value="false",
                               description="true: also publish the bodies on REP-155's topics "
                               "(hri_bridge, docs/rep155.md)"),
-        DeclareLaunchArgument("bbox_mode", default_value="detector",
-                              description="mocap_node person box: detector (default for "
-                              "teleop) | track | full_frame | roi"),
+        DeclareLaunchArgument("bbox_mode", default_value="",
+                              description="mocap_node person box (empty: detector, the "
+                              "teleop default) | track | full_frame | roi"),
     ]
-    mocap = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(os.path.join(HERE, "mocap.launch.py")),
-        launch_arguments={name: LaunchConfiguration(name) for name in MOCAP_ARGS}.items(),
-    )
-    return LaunchDescription([*args, mocap, OpaqueFunction(function=_teleop_node)])
+    return LaunchDescription([*args, OpaqueFunction(function=_bringup)])
 
 
-def _teleop_node(context, *_, **__):
+def _bringup(context, *_, **__):
+    """teleop_node's arguments are checked before anything starts (mocap.launch.py checks
+    its own the same way)."""
     def value(name):
         return LaunchConfiguration(name).perform(context)
 
-    robot = value("robot_config")
-    if robot and os.sep not in robot and not os.path.exists(robot):
-        robot = os.path.join(SHARE, "config", robot)  # teleop_fr3.yaml -> the shipped one
-    params = {"robot_config": robot}
-    if value("operator_lock").lower() == "true":
-        params["operator_lock_service"] = "/mocap_node/lock"
+    try:
+        robot = robot_config_path(value("robot_config"), os.path.join(SHARE, "config"))
+    except ValueError as exc:
+        raise ValueError(f"launch argument robot_config: {exc}") from None
+    params = {}
     for name, (cast, _) in TELEOP_ARGS.items():
         text = value(name)
         if text == "":
@@ -111,6 +108,19 @@ def _teleop_node(context, *_, **__):
             params[name] = cast(text)
         except ValueError:
             raise ValueError(f"launch argument {name}:={text!r} is not a number") from None
-    return [Node(package="mocap_ros", executable="teleop_node", name="teleop_node",
-                 output="screen", parameters=[params],
-                 remappings=[("joint_commands", value("command_topic"))])]
+    lock = value("operator_lock").lower()
+    if lock not in ("true", "false"):
+        raise ValueError(f"launch argument operator_lock:={lock!r} is not true or false")
+    wiring = teleop_bringup(robot, operator_lock=lock == "true",
+                            bbox_mode=value("bbox_mode") or None, teleop=params)
+    forwarded = {name: LaunchConfiguration(name) for name in MOCAP_ARGS}
+    forwarded.update({k: str(v).lower() if isinstance(v, bool) else str(v)
+                      for k, v in wiring.mocap.items()})
+    mocap = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(HERE, "mocap.launch.py")),
+        launch_arguments=forwarded.items())
+    teleop = Node(package="mocap_ros", executable="teleop_node", name="teleop_node",
+                  output="screen", parameters=[wiring.teleop],
+                  remappings=[("joint_commands", value("command_topic"))])
+    # the console last: it starts only once every argument above has been accepted
+    return [mocap, *required(teleop), *_console_node(context)]

@@ -85,16 +85,17 @@ def _calibration_160x120(path: Path) -> Path:
 
 def test_video_frames_and_camera_info_arrive_in_order(ctx, tmp_path):
     staged = write_video(tmp_path / "staged.mp4", "mp4v")
-    video = tmp_path / "clip.mp4"  # not there yet: the node starts and waits for it
+    video = tmp_path / "clip.mp4"  # not a video yet (a missing file is refused at once):
+    video.write_text("still being written")  # the node starts and retries it
     cal = _calibration_160x120(tmp_path / "ost.yaml")
     cam = make_camera(ctx, source=str(video), frame_id="test_cam",
                       camera_info_url=f"file://{cal}", realtime=True)
     viewer = Viewer(ctx)
     ex = make_executor(ctx, cam, viewer.node)
     try:
-        # the missing file is an ERROR on /diagnostics, not an exit
+        # the unreadable file is an ERROR on /diagnostics, not an exit
         assert wait_for(lambda: (d := viewer.last_diag()) is not None
-                        and d["level"] == DiagnosticStatus.ERROR and "not found" in d["message"]
+                        and d["level"] == DiagnosticStatus.ERROR and "cannot open" in d["message"]
                         and cam.image_pub.get_subscription_count() > 0, ex, timeout=10.0)
         staged.rename(video)
         assert wait_for(lambda: len(viewer.images) >= N_FRAMES

@@ -223,3 +223,18 @@ def test_background_detector_survives_detector_errors():
     bg.close()
     assert not any(t.name == "mocap-person-detector" and t.is_alive()
                    for t in threading.enumerate() if t is bg._thread)
+
+
+def test_background_detector_closes_the_detector_only_after_its_thread_stopped():
+    """Issue 21 item 6: close() that gives up waiting for a detection still running must not
+    close the detector under it (a use-after-free with MediaPipe): the thread closes it when
+    that detection ends. Before the fix close() closed it after a timed-out join."""
+    fake = _GatedDetector()
+    bg = BackgroundDetector(fake)
+    bg.submit(_frame(1))
+    assert fake.entered.wait(5.0)  # held inside detect()
+    bg.close(timeout=0.05)
+    assert fake.inside and not fake.closed, "closed under a running detection"
+    fake.gate.set()
+    bg._thread.join(5.0)
+    assert not bg._thread.is_alive() and fake.closed

@@ -173,13 +173,11 @@ def test_video_moved_away_mid_stream_is_lost_then_resumes(mp4, tmp_path):
     assert (st.reopened, st.state, st.frames) == (1, "ended", N_FRAMES)
 
 
-def test_missing_video_waits_and_starts_when_it_appears(tmp_path):
-    path = tmp_path / "later.mp4"
-    src = open_source(str(path), realtime=False, backoff_max=0.25)
-    assert src.read(timeout=0.3) is None
-    assert src.status().state == "opening" and "not found" in src.status().message
-    write_video(path, "mp4v")
-    assert identity(src.read(timeout=3.0).image) == 0
+def test_missing_video_is_an_error_at_once(tmp_path):
+    """Issue 21 item 4: a video file that is not there is refused by name at once (it was
+    retried forever: "video file nope.mp4 not found; retrying")."""
+    with pytest.raises(ValueError, match=r"video file .*later\.mp4.* not found"):
+        open_source(str(tmp_path / "later.mp4"), realtime=False, backoff_max=0.25)
 
 
 def test_a_file_that_is_not_a_video_is_reported(tmp_path):
@@ -431,7 +429,8 @@ def test_classify_source(tmp_path, mp4):
     assert classify_source("/dev/video4") == ("camera", "/dev/video4")
     assert classify_source(str(mp4)) == ("video", str(mp4))
     assert classify_source(str(tmp_path)) == ("folder", str(tmp_path))
-    assert classify_source(str(tmp_path / "later.mkv")) == ("video", str(tmp_path / "later.mkv"))
+    with pytest.raises(ValueError, match="not found"):
+        classify_source(str(tmp_path / "later.mkv"))
     assert classify_source(str(tmp_path / "later") + "/")[0] == "folder"
     with pytest.raises(ValueError, match="does not exist"):
         classify_source(str(tmp_path / "nothing"))

@@ -99,16 +99,24 @@ def _wait_poses(n: int, timeout: float = 90.0) -> int:
 
 
 def _sigint(proc: subprocess.Popen, times: int = 1) -> str:
-    if proc.poll() is None:
-        for i in range(times):
-            os.killpg(proc.pid, signal.SIGINT)
-            if i + 1 < times:
-                # the second one while the nodes are still stopping (what is under test);
-                # 0.5 s later they could be done, and it then landed in ros2 launch's own
-                # interpreter teardown (upstream code: exit -2, seen once in four runs)
-                time.sleep(0.1)
+    """Ctrl-C ``times`` times. The second one as soon as ros2 launch says it was interrupted
+    (a state read from its output, not a delay): the nodes are then still stopping, which is
+    what is under test; once they are done it would land in ros2 launch's own interpreter
+    teardown instead (upstream code: exit -2, seen once in four runs)."""
+    if proc.poll() is not None:
+        return proc.communicate(timeout=60)[0]
+    os.killpg(proc.pid, signal.SIGINT)
+    seen = ""
+    if times > 1:
+        for line in proc.stdout:  # blocks only until the next line; the process is ending
+            seen += line
+            if "user interrupted with ctrl-c" in line:
+                for _ in range(times - 1):
+                    os.killpg(proc.pid, signal.SIGINT)
+                break
+        assert "user interrupted with ctrl-c" in seen, seen
     out, _ = proc.communicate(timeout=60)
-    return out
+    return seen + out
 
 
 def _assert_clean(proc: subprocess.Popen, out: str, nodes: list[str]) -> None:
@@ -125,10 +133,12 @@ def _assert_clean(proc: subprocess.Popen, out: str, nodes: list[str]) -> None:
 @pytest.mark.parametrize("ctrl_c", [1, 2])
 def test_mocap_launch_with_camera_node(tmp_path, ctrl_c):
     video = write_person_video(tmp_path / "clip.mp4", n=15, fps=15.0, size=192)
+    # loop:=true (issue 21 item 4), so frames keep coming however slow start-up is
     proc = _start(tmp_path, "mocap.launch.py", "camera:=mocap_ros", f"source:={video}",
-                  f"camera_config:={_camera_yaml(tmp_path)}", "n_iter:=2")
+                  "loop:=true", "n_iter:=2")
     try:
         assert _wait_poses(3) >= 3, "no BodyPose from ros2 launch ... camera:=mocap_ros"
+        assert "Boolean value is: True" in _param(tmp_path, "/camera_node", "loop")
         assert "Integer value is: 2" in _param(tmp_path, "/mocap_node", "n_iter")
         assert f"String value is: {video}" in _param(tmp_path, "/camera_node", "source")
     finally:
@@ -155,13 +165,55 @@ def test_teleop_launch_with_camera_node(tmp_path):
     _assert_clean(proc, out, ["camera_node", "mocap_node", "teleop_node"])
 
 
-@pytest.mark.parametrize(("args", "named"), [
-    (["n_iter:=abc"], "n_iter:='abc' is not an integer"),
-    (["camera:=webcam"], "camera:='webcam' is not one of"),
+def _left_behind(tmp_path: Path) -> list[str]:
+    """Processes still running whose command line names ``tmp_path`` (the test's video and
+    parameter files): a node ``ros2 launch`` left behind, reparented or not."""
+    import psutil
+
+    left = []
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if str(tmp_path) in cmd and proc.pid != os.getpid():
+            left.append(f"pid {proc.pid} (parent {proc.info['ppid']}): {cmd[:160]}")
+    return left
+
+
+@pytest.mark.parametrize(("launch", "args", "named"), [
+    ("mocap.launch.py", ["n_iter:=abc"], "n_iter:='abc' is not an integer"),
+    ("mocap.launch.py", ["camera:=webcam"], "camera:='webcam' is not one of"),
+    ("mocap.launch.py", ["loop:=maybe"], "loop:='maybe' is not true or false"),
+    ("teleop.launch.py", ["rate_hz:=fast"], "rate_hz:='fast' is not a number"),
+    ("teleop.launch.py", ["robot_config:=nao"], "known: fr3"),
+    ("teleop.launch.py", ["n_iter:=abc"], "n_iter:='abc' is not an integer"),
 ])
-def test_bad_launch_arguments_are_named(tmp_path, args, named):
-    r = subprocess.run(["ros2", "launch", *_launch_ref("mocap.launch.py"), *args], cwd=ROOT,
+def test_bad_launch_arguments_are_named(tmp_path, launch, args, named):
+    """Refused before any node starts, also with a camera that would start first (issue 21
+    item 3: camera_node was left running with parent 1 after n_iter:=abc)."""
+    video = write_person_video(tmp_path / "clip.mp4", n=5, fps=15.0, size=96)
+    r = subprocess.run(["ros2", "launch", *_launch_ref(launch), "camera:=mocap_ros",
+                        f"source:={video}", *args], cwd=ROOT,
                        env=_env(tmp_path), capture_output=True, text=True, timeout=120)
     out = r.stdout + r.stderr
     assert r.returncode != 0 and named in out, out
     assert "process started" not in out, out  # refused before any node starts
+    assert not _left_behind(tmp_path), _left_behind(tmp_path)
+
+
+def test_launch_ends_when_a_required_node_exits(tmp_path):
+    """mocap_node refuses bbox_mode:=person and exits 1: the launch stops the camera and
+    exits non-zero by itself, leaving no process (issue 21 item 3: it kept the camera
+    running)."""
+    video = write_person_video(tmp_path / "clip.mp4", n=15, fps=15.0, size=96)
+    proc = _start(tmp_path, "mocap.launch.py", "camera:=mocap_ros", f"source:={video}",
+                  f"camera_config:={_camera_yaml(tmp_path)}", "bbox_mode:=person")
+    try:
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out = proc.communicate()[0]
+    assert proc.returncode != 0, out
+    assert "mocap_node" in out and "required node" in out, out
+    assert not _left_behind(tmp_path), _left_behind(tmp_path)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)

@@ -412,3 +412,24 @@ def test_hmr_with_detector_reports_no_person_on_an_empty_scene(ctx, synthetic_as
         ex.shutdown()
         node.destroy_node()
         probe.node.destroy_node()
+
+
+def test_estimators_are_closed_only_after_the_worker_stopped(ctx):
+    """Issue 21 item 6: destroy_node whose join times out must not close MediaPipe under the
+    worker (a use-after-free); the worker closes the estimators when it ends. Before the fix
+    they were closed right after the timed-out join, the worker still running."""
+    node = MocapNode(context=ctx, parameter_overrides=[Parameter("publish_tf", value=False)])
+    closed_while: list[tuple[bool, str]] = []  # (worker alive?, closing thread)
+    real_close = node.estimator.close
+
+    def close() -> None:
+        closed_while.append((node._worker.is_alive(), threading.current_thread().name))
+        real_close()
+
+    node.estimator.close = close
+    node.destroy_node(join_timeout=0.0)  # the worker is still in its loop
+    node._worker.join(5.0)
+    assert not node._worker.is_alive()
+    assert len(closed_while) == 1, closed_while
+    alive, thread = closed_while[0]
+    assert not alive or thread == "mocap_worker", closed_while

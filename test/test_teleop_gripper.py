@@ -17,6 +17,7 @@ from mocap_ros.teleop.gripper import (
     JointsGripperSpec,
     grippers_from_dict,
     grippers_from_yaml,
+    make_gripper,
 )
 from mocap_ros.teleop.retarget import RobotJointMap
 
@@ -335,3 +336,30 @@ def test_a_future_stamped_hand_does_not_freeze_the_gripper() -> None:
     later = HandSample(stamp=10.04, valid=True, confidence=0.9, finger_curl=(0.9,) * 5,
                        aperture=0.05)
     assert gate.on_sample(later, 10.04) is None and gate.accepted is later
+
+
+def test_goal_gripper_ramp_is_bounded_after_a_late_step() -> None:
+    """Issue 21 item 12: the goal-based gripper's time step was not clamped, so one control
+    step after a 3 s pause (a stalled process) ramped by 3 s of velocity_limit at once;
+    now at most two control periods' worth, as the joint grippers."""
+    g = CommandGripper(franka(mode="proportional", velocity_limit=0.05, deadband=0.002),
+                       rate_hz=50.0)
+    d = Driver(g)
+    g.enable(motion_s=d.t)
+    d.tick(lambda t: hand(t, 1.0))  # reference 0.04
+    d.t += 3.0  # the next step comes 3 s late, with a fresh closed hand
+    out = d.tick(lambda t: hand(t, 0.0))
+    assert out.position == pytest.approx(0.04 - 0.05 * 2.0 / 50.0)
+
+
+def test_grippers_take_the_clock_skew_tolerance_they_are_given() -> None:
+    """Issue 21 item 12: the hand gate's tolerance was hard-coded (0.05 s) whatever
+    teleop_node's clock_skew_tolerance said."""
+    for spec in (franka(), dex3_left()):
+        tolerant = make_gripper(spec, clock_skew_tolerance=0.5)
+        strict = make_gripper(spec)
+        for g in (tolerant, strict):
+            g.enable(motion_s=0.0)
+        ahead = hand(10.2, 0.0)  # stamped 0.2 s ahead of the node clock
+        assert tolerant.on_hand(ahead, 10.0) is None
+        assert strict.on_hand(ahead, 10.0) == "clock_skew"

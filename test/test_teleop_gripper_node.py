@@ -213,3 +213,43 @@ def test_dex3_finger_joints_follow_hold_and_need_joint_states(ctx):
         ex.shutdown()
         node.destroy_node()
         op.node.destroy_node()
+
+
+class RejectingGripperServer(FakeGripperServer):
+    """A real action server that refuses every goal (e.g. a gripper in an error state)."""
+
+    def _on_goal(self, goal) -> GoalResponse:
+        self.goals.append((goal.command.position, goal.command.max_effort))
+        return GoalResponse.REJECT
+
+
+def test_rejected_gripper_goals_are_shown_offered_again_and_not_counted_as_sent(ctx, tmp_path):
+    """Issue 21 item 12: a goal the server rejected was counted as sent and invisible."""
+    data = yaml.safe_load((CONFIG / "teleop_fr3.yaml").read_text())
+    data["gripper"]["right"]["action"] = "test_hand/gripper_action"
+    data["gripper"]["right"]["min_goal_interval"] = 0.05
+    cfg = tmp_path / "fr3.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    server = RejectingGripperServer(ctx, "test_hand/gripper_action")
+    node = teleop(ctx, cfg)
+    op = Operator(ctx)
+    ex = make_executor(ctx, node, op.node, server.node)
+    try:
+        assert wait_for(lambda: node._gripper_clients and all(
+            c.server_is_ready() for c in node._gripper_clients.values()), ex, timeout=10)
+        assert op.enable(ex).success
+        op.stream(ex, 0.3, 0.9)  # the open hand: the reference
+        op.stream(ex, 0.5, 0.05)  # closed: a goal, rejected
+        end = time.monotonic() + 10.0
+        while node.gripper_goals_rejected < 2 and time.monotonic() < end:
+            op.stream(ex, 0.1, 0.05)  # still closed: the rejected goal is offered again
+        assert node.gripper_goals_rejected >= 2, server.goals
+        assert len(server.goals) >= 2 and {p for p, _ in server.goals} == {0.0}
+        assert node.gripper_goals_sent == 0
+        diag = {kv.key: kv.value for kv in node._gripper_diagnostics()}
+        assert int(diag["gripper_goals_rejected"]) >= 2 and diag["gripper_goals_sent"] == "0"
+        assert "rejected by the action server" in diag["gripper_right"], diag
+    finally:
+        ex.shutdown()
+        for n in (node, op.node, server.node):
+            n.destroy_node()

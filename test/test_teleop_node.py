@@ -677,6 +677,38 @@ def test_pose_timeout_auto_follows_a_slow_estimator_and_reports_its_budget(ctx):
         op.node.destroy_node()
 
 
+def test_shutdown_braking_refuses_enable(ctx):
+    """Issue 21 item 5: while brake_to_rest brakes (callbacks are served), an ~/enable is
+    refused; before the fix it re-armed teleop in the middle of the shutdown."""
+    from mocap_ros.ros.teleop_node import brake_to_rest
+
+    node = make_teleop(ctx, output_type="joint_trajectory")
+    op = Operator(ctx, JointTrajectory)
+    ex = make_executor(ctx, node, op.node)
+    try:
+        op.enable(ex)
+        _stream_until_moving(op, ex)
+        asked: list = []
+
+        def ask_enable() -> bool:  # an operator's ~/enable arrives during the braking
+            if not asked:
+                asked.append(op.enable_client.call_async(SetBool.Request(data=True)))
+            return False
+
+        braked = brake_to_rest(node, ex, ask_enable)
+        assert wait_for(asked[0].done, ex, timeout=10.0)
+        assert not asked[0].result().success, asked[0].result().message
+        assert "shutting down" in asked[0].result().message
+        assert not node.controller.enabled and not node.controller.stopping
+        assert braked is True
+        wait_for(lambda: False, ex, timeout=0.2)
+        assert np.all(_velocities(op.messages[-2:])[0] == 0.0), "at rest"
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        op.node.destroy_node()
+
+
 def test_fixed_pose_timeout_holds_the_same_slow_estimator_stale(ctx):
     node = make_teleop(ctx, pose_timeout=0.25)
     op = Operator(ctx)
@@ -691,3 +723,53 @@ def test_fixed_pose_timeout_holds_the_same_slow_estimator_stale(ctx):
         ex.shutdown()
         node.destroy_node()
         op.node.destroy_node()
+
+
+def test_shutdown_braking_that_cannot_finish_says_so(ctx):
+    """Issue 21 item 5: braking that cannot finish (here the control steps stop running)
+    ends at its deadline with False and an error; before the fix it returned silently and
+    the node exited 0."""
+    from mocap_ros.ros.teleop_node import brake_to_rest
+
+    node = make_teleop(ctx, output_type="joint_trajectory")
+    op = Operator(ctx, JointTrajectory)
+    ex = make_executor(ctx, node, op.node)
+    try:
+        op.enable(ex)
+        _stream_until_moving(op, ex)
+        ex.remove_node(node)
+        idle = make_executor(ctx)  # spins nothing of the node: no control step runs
+        t0 = time.monotonic()
+        assert brake_to_rest(node, idle, margin_s=0.5) is False
+        assert node.controller.stopping, "still commanded in motion"
+        assert time.monotonic() - t0 < 3.0 * node.braking_time() + 2.0
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        op.node.destroy_node()
+
+
+def test_run_node_exits_non_zero_when_on_stop_did_not_finish():
+    """run_node_until_signal: an on_stop that returns False (braking ended with the robot
+    still moving) makes the exit code 1; before the fix every signal exit was 0."""
+    import os
+    import signal
+
+    from mocap_ros.ros.run import run_node_until_signal
+
+    def factory():
+        node = rclpy.create_node("stopper")
+        # the signal comes once the node spins (a state, not a delay)
+        node.create_timer(0.01, lambda: os.kill(os.getpid(), signal.SIGINT) if not sent
+                          and not sent.append(1) else None)
+        return node
+
+    sent: list = []
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert run_node_until_signal(factory, "stopper", [], on_stop=lambda *_: False) == 1
+        sent.clear()
+        assert run_node_until_signal(factory, "stopper", [], on_stop=lambda *_: True) == 0
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)

@@ -233,6 +233,27 @@ def test_task_mode_retarget_error_holds_with_a_reason() -> None:
     out = ctl.step(t + 0.08)
     assert out is not None and out.status.reason == "retarget" and not out.status.tracking
     assert np.all(np.isfinite(out.positions))
+    assert out.status.detail, "the status says what the retargeting error was"
+
+
+def test_ik_errors_are_named_once_and_bugs_are_not_hidden(caplog) -> None:
+    """Issue 21 item 11: solve caught every exception and reported "retarget". Only mink's
+    no-solution and value errors are retargeting failures (named in the RetargetError, the
+    first of each kind logged); anything else is a bug and surfaces. Before the fix the
+    TypeError below became a RetargetError."""
+    import logging
+
+    from mocap_ros.teleop.task_retarget import RetargetError
+
+    ctl, robot = load("fr3", "task")
+    features = ctl._features(np.asarray(REST, dtype=np.float64))  # an operator at rest
+    with caplog.at_level(logging.WARNING, logger="mocap_ros.teleop.robot_setup"):
+        for _ in range(3):  # dt 0: the IK refuses it with a ValueError
+            with pytest.raises(RetargetError, match="IK failed: ValueError: dt must be > 0"):
+                robot.solve(robot.map.safe_pose, features, 0.0)
+    assert sum("IK failed: ValueError" in r.getMessage() for r in caplog.records) == 1
+    with pytest.raises(TypeError):  # a configuration that is no vector: a caller's bug
+        robot.solve({"not": "a vector"}, features, 0.01)
 
 
 def test_yaml_errors_are_named(tmp_path: Path) -> None:

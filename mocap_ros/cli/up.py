@@ -32,12 +32,13 @@ def cmd_up(args: argparse.Namespace) -> int:
                         camera_config=args.camera_config, mocap_config=args.config,
                         mocap_overrides=mocap, camera_overrides=camera, console=_console(args),
                         camera_process=args.camera_process, exit_at_end=args.exit_at_end,
-                        duration=args.duration, exiting=True)
+                        duration=args.duration, operator_lock=args.operator_lock,
+                        exiting=True)
     except ValueError as exc:
         print(f"mocap-ros up: error: {exc}", file=sys.stderr)
         return 1
     print(report.text())
-    return 0
+    return 1 if report.braked is False else 0  # the robot left moving: say so, non-zero
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teleop", metavar="ROBOT",
                    help="also start teleop_node with config/teleop_ROBOT.yaml (fr3, g1, "
                    "generic) or a robot map file; it starts disabled")
+    p.add_argument("--operator-lock", action="store_true",
+                   help="with --teleop: the robot follows only the person who armed it "
+                   "(mocap_node's operator lock, asked for by teleop_node on ~/enable)")
     p.add_argument("--sim", action="store_true",
                    help="also start sim_robot (MuJoCo): with --teleop, that robot's model and "
                    "the limits of its teleop YAML")

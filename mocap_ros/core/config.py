@@ -7,7 +7,7 @@ the node can declare ROS parameters (with descriptors and ranges) from this sing
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Any
 
 DEVICES_HELP = "auto | cpu | cuda | cuda:N"
@@ -30,6 +30,16 @@ def _f(default: Any, description: str, *, choices: tuple[str, ...] | None = None
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The declared default of field ``name`` of the dataclass ``cls``: the one place a
+    default lives, for the code that takes the same value outside the node (SafetyParams,
+    the grippers)."""
+    f = cls.__dataclass_fields__[name]  # type: ignore[attr-defined]
+    if f.default_factory is not MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return f.default
 
 
 @dataclass

@@ -321,6 +321,8 @@ class BackgroundDetector:
         self._latest: Detection | None = None
         self._submitted = 0
         self._stop = False
+        self._close_on_exit = False
+        self._finished = False  # the thread is past its last detection (under _cond)
         self.error: BaseException | None = None
         self.detections = 0
         self._thread = threading.Thread(target=self._run, name="mocap-person-detector",
@@ -368,6 +370,9 @@ class BackgroundDetector:
                 while self._pending is None and not self._stop:
                     self._cond.wait()
                 if self._stop:
+                    self._finished = True
+                    if self._close_on_exit:  # close() gave up waiting: closing is ours
+                        self._close_detector()
                     return
                 frame, index, t_sub = self._pending  # type: ignore[misc]
                 self._pending = None
@@ -386,11 +391,23 @@ class BackgroundDetector:
                     self._busy = False
                     self._cond.notify_all()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the thread, then close the detector. Closing MediaPipe under a detection
+        still running on the thread is a use-after-free: when the thread does not stop
+        within ``timeout``, the thread closes it once its detection is done."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        self._thread.join(timeout=5.0)
+        self._thread.join(timeout=timeout)
+        with self._cond:
+            if not self._finished:
+                self._close_on_exit = True
+                log.warning("person detector still busy after %.1f s: it is closed when its "
+                            "detection ends", timeout)
+                return
+        self._close_detector()
+
+    def _close_detector(self) -> None:
         close = getattr(self.detector, "close", None)
         if close is not None:
             close()

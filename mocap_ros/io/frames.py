@@ -629,9 +629,10 @@ class ImageFolderSource(FrameSource):
 def classify_source(spec: str) -> tuple[str, int | str]:
     """``("camera", 0 | "/dev/videoN")``, ``("video", path)`` or ``("folder", path)``.
 
-    A path that does not exist (yet) is classified by its form: a video extension -> video,
-    a trailing slash -> folder; it is then waited for like a lost source. Anything else
-    that does not exist raises ValueError naming it.
+    A missing video file raises ValueError at once (a typo would otherwise be retried
+    forever); retrying is for devices, and for a folder named with a trailing slash, which
+    is waited for like a lost source. Anything else that does not exist raises ValueError
+    naming it.
     """
     text = str(spec).strip()
     if not text:
@@ -649,7 +650,7 @@ def classify_source(spec: str) -> tuple[str, int | str]:
     if text.endswith(("/", os.sep)):
         return "folder", str(path)
     if path.suffix.lower() in VIDEO_EXTENSIONS:
-        return "video", str(path)
+        raise ValueError(f"video file {text!r} not found")
     raise ValueError(f"source {text!r} does not exist and is not a camera index or /dev/videoN "
                      "(end a folder that will appear later with '/')")
 
@@ -658,8 +659,9 @@ def open_source(spec: str, *, pixel_format: str = "MJPG", width: int = 640, heig
                 fps: float = 30.0, loop: bool = False, realtime: bool = True,
                 jpeg_passthrough: bool = False, backoff_max: float = 5.0,
                 camera_opener: Callable[[int | str], Capture] = open_v4l2) -> FrameSource:
-    """The frame source ``spec`` names (see :func:`classify_source`). Nothing is opened yet:
-    the first ``read`` opens it (and keeps retrying while it is not there)."""
+    """The frame source ``spec`` names (see :func:`classify_source`: ValueError for a
+    missing video file). Nothing is opened yet: the first ``read`` opens it (and a camera
+    or a folder is retried while it is not there)."""
     kind, target = classify_source(spec)
     if kind == "camera":
         return CameraSource(target, pixel_format=pixel_format, width=width, height=height,

@@ -51,6 +51,10 @@ class GeomPair:
     geom2: str
     distance: float
 
+# m kept between any two checked geoms, unless a robot YAML's model.collision_margin says
+# otherwise: the one default (TeleopRobot and its YAML loader take it from here)
+COLLISION_MARGIN = 0.02
+
 
 class CollisionChecker:
     """Self and environment distances of one model (owns a private MjData; not thread-safe)."""
@@ -59,7 +63,7 @@ class CollisionChecker:
         self,
         robot: RobotModel | mujoco.MjModel,
         *,
-        margin: float = 0.02,
+        margin: float = COLLISION_MARGIN,
         exclude_bodies: Iterable[tuple[str, str]] = (),
     ) -> None:
         if not (math.isfinite(margin) and margin >= 0.0):

@@ -156,6 +156,9 @@ class MocapNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
 
+        self._close_lock = threading.Lock()  # who closes the estimators: see destroy_node
+        self._close_on_exit = False
+        self._worker_done = False
         self._worker = threading.Thread(target=self._run, name="mocap_worker", daemon=True)
         self._worker.start()
 
@@ -230,6 +233,10 @@ class MocapNode(Node):
                 self.stats["errors"] += 1
                 self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}",
                                         throttle_duration_sec=2.0)
+        with self._close_lock:
+            self._worker_done = True
+            if self._close_on_exit:  # destroy_node gave up waiting: closing is ours
+                self._close_parts()
 
     def _decode(self, msg: Image | CompressedImage) -> np.ndarray:
         limit = self.settings.max_image_pixels
@@ -430,15 +437,26 @@ class MocapNode(Node):
         arr.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(arr)
 
-    def destroy_node(self) -> None:
+    def destroy_node(self, join_timeout: float = 10.0) -> None:
         self._slot.close()
-        if self._worker.is_alive():
-            self._worker.join(timeout=10.0)
+        self._worker.join(timeout=join_timeout)
+        with self._close_lock:
+            if not self._worker_done:
+                # closing MediaPipe under a frame still being estimated is a use-after-free:
+                # the worker closes the estimators when that frame is done
+                self._close_on_exit = True
+                self.get_logger().warning(f"a frame is still being estimated after "
+                                          f"{join_timeout:g} s: the estimators are closed "
+                                          "when it is done")
+            else:
+                self._close_parts()
+        super().destroy_node()
+
+    def _close_parts(self) -> None:
         for part in (self.box_source, self.estimator, self.operator):
             close = getattr(part, "close", None)
             if close is not None:
                 close()
-        super().destroy_node()
 
 
 def _stamp_s(msg: object) -> float:

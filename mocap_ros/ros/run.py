@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import FrameType
 from typing import TypeVar
 
@@ -17,38 +17,6 @@ from rclpy.signals import SignalHandlerOptions
 from mocap_ros.core.native_logs import quiet_native_logs, verbose_from_env
 
 N = TypeVar("N", bound=Node)
-
-
-@contextlib.contextmanager
-def quiet_shutdown(name: str, restore: bool = True) -> Iterator[None]:
-    """While the nodes are being destroyed, a further SIGINT/SIGTERM only says so.
-
-    A terminal's Ctrl-C reaches every process of the group and ``ros2 launch`` then sends its
-    own SIGINT, so a node commonly gets a second one while ``destroy_node`` joins its worker
-    threads; Python's default handler would raise KeyboardInterrupt there, leaving a traceback,
-    exit code -2 and threads not joined. rclpy's own handlers are taken off first (they chain
-    to Python's default one). ``restore=False`` keeps this for the rest of the process: an
-    entry point about to exit, where a Ctrl-C during the interpreter's teardown would
-    otherwise still end it with -2.
-    """
-    def note(signum: int, _frame: object) -> None:
-        print(f"{name}: {signal.Signals(signum).name} again: already stopping, please wait",
-              file=sys.stderr, flush=True)
-
-    with contextlib.suppress(Exception):  # rclpy without installed handlers
-        from rclpy.signals import uninstall_signal_handlers
-
-        uninstall_signal_handlers()
-    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            with contextlib.suppress(TypeError, ValueError):
-                # Not restoring: SIG_IGN, not the Python handler, because the interpreter's
-                # finalization (DDS and MediaPipe teardown take a while) resets Python-level
-                # handlers to SIG_DFL, and a Ctrl-C then would still end the process with -2.
-                signal.signal(s, handler if restore else signal.SIG_IGN)
 
 
 def publish_unless_shut_down(node: Node, publisher: object, msg: object) -> bool:
@@ -72,15 +40,61 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
     return run_node_until_signal(factory, name, args)
 
 
+class SignalCount:
+    """SIGINT/SIGTERM counted, never raised. Python's default handler raises
+    KeyboardInterrupt wherever the main thread is: inside rclpy's message conversion, or
+    between the rate limiter and the collision guard of a control step; counted, a signal
+    only ends the caller's loop at its next check. ``give_up()`` is true from the second one
+    (leave at once: stop braking). Off the main thread ``install`` changes nothing and
+    returns False (signals cannot be handled there)."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self.count = 0
+        self._previous: dict[int, object] = {}
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count >= 2 and self.name:
+            print(f"{self.name}: {signal.Signals(signum).name} again: leaving without waiting "
+                  "further", file=sys.stderr, flush=True)
+
+    def install(self) -> bool:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        with contextlib.suppress(Exception):  # rclpy's own, where they are installed
+            from rclpy.signals import uninstall_signal_handlers
+
+            uninstall_signal_handlers()
+        for s in (signal.SIGINT, signal.SIGTERM):
+            self._previous[s] = signal.signal(s, self._on_signal)
+        return True
+
+    def give_up(self) -> bool:
+        return self.count >= 2
+
+    def release(self, exiting: bool) -> None:
+        """``exiting``: SIG_IGN from here on, not the previous handlers: the interpreter's
+        finalization (DDS and MediaPipe teardown take a while) resets Python-level handlers,
+        and a late Ctrl-C would still end the process with -2."""
+        for s, handler in self._previous.items():
+            with contextlib.suppress(TypeError, ValueError):
+                signal.signal(s, signal.SIG_IGN if exiting else handler)  # type: ignore[arg-type]
+        self._previous.clear()
+
+
 def run_node_until_signal(factory: Callable[[], N], name: str, args: list[str] | None = None,
-                          on_stop: Callable[[N, Executor, Callable[[], bool]], None] | None
-                          = None) -> int:
+                          on_stop: Callable[[N, Executor, Callable[[], bool]], bool | None]
+                          | None = None) -> int:
     """Like ``run_node``, but with our own SIGINT/SIGTERM handling: a signal only ends the spin
     loop, so ``on_stop(node, executor, give_up)`` can still step the node (e.g. brake a robot to
     rest) before the context goes down; ``give_up()`` turns true at a second signal. rclpy's
     handlers would shut the context down at once, mid-motion and sometimes mid-publish
-    (RCLError). Exit code 1 with the reason on stderr when the node cannot start; 0 after a
-    signal or an external shutdown."""
+    (RCLError). Exit code 1 with the reason on stderr when the node cannot start, and 1 when
+    ``on_stop`` returns False (it did not finish: a robot left moving); 0 after a signal or an
+    external shutdown."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     if not verbose_from_env():
         quiet_native_logs()  # before the factory: MediaPipe prints while models load
@@ -90,20 +104,17 @@ def run_node_until_signal(factory: Callable[[], N], name: str, args: list[str] |
         print(f"{name}: cannot start: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 1
-    signals: list[int] = []
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        signals.append(signum)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    signals = SignalCount()
+    signals.install()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
+    code = 0
     try:
-        while rclpy.ok() and not signals:
+        while rclpy.ok() and not signals.count:
             executor.spin_once(timeout_sec=0.05)
-        if on_stop is not None and signals and rclpy.ok():
-            on_stop(node, executor, lambda: len(signals) >= 2)
+        if on_stop is not None and signals.count and rclpy.ok() and \
+                on_stop(node, executor, signals.give_up) is False:
+            code = 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
@@ -111,8 +122,5 @@ def run_node_until_signal(factory: Callable[[], N], name: str, args: list[str] |
         executor.remove_node(node)
         node.destroy_node()
         rclpy.try_shutdown()
-        # the interpreter's finalization (DDS and MediaPipe teardown take a while) resets
-        # Python-level handlers: ignore from here on, or a late Ctrl-C still exits with -2
-        for s in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(s, signal.SIG_IGN)
-    return 0
+        signals.release(exiting=True)
+    return code

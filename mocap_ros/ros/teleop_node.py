@@ -134,6 +134,7 @@ class TeleopNode(Node):
         self._last_pose_stamp: float | None = None
         self._step_times: list[float] = []
         self.published = 0
+        self.shutting_down = False  # brake_to_rest: ~/enable is refused from then on
         self.poses_received = 0
         self.last_pose_rx_s: float | None = None
         self._last_command: np.ndarray | None = None
@@ -207,6 +208,8 @@ class TeleopNode(Node):
         """~/enable. With operator_lock_service, enabling (and re-arming after operator_lost)
         waits for mocap_node's lock -- at most operator_lock_timeout -- and fails, disabled,
         when the lock does not lock on."""
+        if request.data and self.shutting_down:
+            return self._on_enable(request, response)  # refused: shutting down
         if not request.data or self._lock_client is None:
             return self._on_enable(request, response)
         if self.controller.enabled and not self._operator_lost:
@@ -317,6 +320,10 @@ class TeleopNode(Node):
                    locked: bool = False) -> SetBool.Response:
         """Enable / disable without the operator lock (the lock's part is in
         _on_enable_service, which calls this with ``locked`` once the lock answered)."""
+        if request.data and self.shutting_down:
+            response.success, response.message = False, "not enabled: shutting down"
+            self.get_logger().warning(f"teleop {response.message}")
+            return response
         if request.data and self._lock_client is not None and not locked:
             response.success = False
             response.message = "not enabled: with an operator lock service, enable through " \
@@ -463,6 +470,7 @@ class TeleopNode(Node):
         status.reason = out.status.reason or ""
         if self._lock_failed and not self.controller.enabled:
             status.reason = "operator_lock_failed"  # braking after the failed lock
+        status.detail = out.status.detail
         status.tracking = out.status.tracking
         status.command = [float(v) for v in out.positions]
         if fingers is None:
@@ -527,11 +535,14 @@ class TeleopNode(Node):
         self.grippers: list[Gripper] = [
             make_gripper(sp, min_confidence=s.min_confidence,
                          pose_timeout=self.controller.gate.pose_timeout,
-                         rate_hz=s.rate_hz) for sp in specs]
+                         rate_hz=s.rate_hz, clock_skew_tolerance=s.clock_skew_tolerance)
+            for sp in specs]
         self._finger_grippers = [g for g in self.grippers if isinstance(g, JointsGripper)]
         self._gripper_clients: dict[int, object] = {}
-        self.gripper_goals_sent = 0
+        self.gripper_goals_sent = 0  # accepted by the action server
         self.gripper_goals_dropped = 0
+        self.gripper_goals_rejected = 0  # refused by the server, or no answer to the request
+        self._gripper_rejected: dict[str, str] = {}  # key: the last rejection, until accepted
         self._gripper_status: dict[str, str] = {}
         commanders = [g for g in self.grippers if isinstance(g, CommandGripper)]
         if commanders:
@@ -635,15 +646,37 @@ class TeleopNode(Node):
         goal = self._gripper_action_type.Goal()
         goal.command.position = float(position)
         goal.command.max_effort = float(max_effort)
-        client.send_goal_async(goal)  # type: ignore[attr-defined]
-        self.gripper_goals_sent += 1
+        future = client.send_goal_async(goal)  # type: ignore[attr-defined]
+        future.add_done_callback(lambda f: self._on_gripper_goal_response(g, position, f))
+
+    def _on_gripper_goal_response(self, g: CommandGripper, position: float,
+                                  future: object) -> None:
+        """Counted as sent only once the server accepted it; a rejected goal is offered
+        again (goal_not_sent), counted, and shown in the gripper's status."""
+        key = f"gripper_{g.spec.key}"
+        handle = future.result() if future.exception() is None else None  # type: ignore[attr-defined]
+        if handle is not None and handle.accepted:
+            self.gripper_goals_sent += 1
+            self._gripper_rejected.pop(key, None)
+            return
+        g.goal_not_sent()
+        self.gripper_goals_rejected += 1
+        why = "rejected by the action server" if handle is not None else \
+            f"no answer: {future.exception()}"  # type: ignore[attr-defined]
+        self._gripper_rejected[key] = f"goal {position:.4g} {why}"
+        self.get_logger().warning(f"gripper action {g.spec.action}: goal {position:.4g} {why}",
+                                  throttle_duration_sec=2.0)
 
     def _gripper_diagnostics(self) -> list[KeyValue]:
         if not self.grippers:
             return []
-        return [*(KeyValue(key=k, value=v) for k, v in self._gripper_status.items()),
+        return [*(KeyValue(key=k, value=v + (f"; last goal {self._gripper_rejected[k]}"
+                                             if k in self._gripper_rejected else ""))
+                  for k, v in self._gripper_status.items()),
                 KeyValue(key="gripper_goals_sent", value=str(self.gripper_goals_sent)),
-                KeyValue(key="gripper_goals_dropped", value=str(self.gripper_goals_dropped))]
+                KeyValue(key="gripper_goals_dropped", value=str(self.gripper_goals_dropped)),
+                KeyValue(key="gripper_goals_rejected",
+                         value=str(self.gripper_goals_rejected))]
 
     def _publish_diagnostics(self) -> None:
         if not self.context.ok():
@@ -677,9 +710,13 @@ class TeleopNode(Node):
 
 
 def brake_to_rest(node: TeleopNode, executor: Executor,
-                  give_up: Callable[[], bool] = lambda: False) -> None:
+                  give_up: Callable[[], bool] = lambda: False, margin_s: float = 3.0) -> bool:
     """Disable and keep stepping until the arm and the fingers are at rest (within their
-    acceleration limits), before a shutdown; ``give_up`` (a second Ctrl-C) leaves at once."""
+    acceleration limits), before a shutdown; ``give_up`` (a second Ctrl-C) leaves at once.
+    From here on ``~/enable`` is refused (callbacks are still served while braking). False,
+    with an error logged, when it ended with the robot still commanded in motion (the
+    deadline passed, or ``give_up``): the caller exits non-zero."""
+    node.shutting_down = True
     node.controller.disable()
     node._grippers_disable()
     if node.controller.stopping:
@@ -687,10 +724,19 @@ def brake_to_rest(node: TeleopNode, executor: Executor,
     # a bounded wait: braking time with room for control steps that run late on a loaded
     # computer (a robot stopped from speed is the worse outcome; 1 s of margin was not
     # enough on 2 busy cores)
-    deadline = time.monotonic() + 3.0 * node.braking_time() + 3.0
+    allowed = 3.0 * node.braking_time() + margin_s
+    deadline = time.monotonic() + allowed
     while (node.context.ok() and (node.controller.stopping or node.fingers_stopping())
            and not give_up() and time.monotonic() < deadline):
         executor.spin_once(timeout_sec=0.02)
+    if not (node.controller.stopping or node.fingers_stopping()):
+        return True
+    why = "a second signal" if give_up() else "the context shut down" \
+        if not node.context.ok() else f"the braking deadline of {allowed:.1f} s passed"
+    node.get_logger().error(
+        f"shutting down with the robot still commanded in motion ({why}); last command "
+        f"velocities {np.round(node.controller.limiter.velocities, 3).tolist()} rad/s")
+    return False
 
 
 def main(args: list[str] | None = None) -> int:

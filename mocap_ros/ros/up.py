@@ -33,7 +33,9 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from mocap_ros.ros.run import quiet_shutdown
+from mocap_ros.io.frames import classify_source
+from mocap_ros.ros import bringup
+from mocap_ros.ros.run import SignalCount
 
 # mocap.launch.py's defaults for image_topic / camera_info_topic (its remappings)
 IMAGE_TOPIC = "/camera/image_raw"
@@ -58,18 +60,10 @@ def config_dir() -> Path:
 def robot_config_path(robot: str, folder: Path | None = None) -> Path:
     """``fr3`` -> config/teleop_fr3.yaml; a path is taken as it is. Unknown -> ValueError
     listing the shipped robot maps."""
-    folder = folder or config_dir()
-    given = Path(robot).expanduser()
-    if given.suffix in (".yaml", ".yml") or os.sep in robot:
-        if not given.is_file():
-            raise ValueError(f"--teleop {robot}: no such robot map file")
-        return given
-    path = folder / f"teleop_{robot}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem.removeprefix("teleop_") for p in folder.glob("teleop_*.yaml"))
-        raise ValueError(f"--teleop {robot}: no {path.name} in {folder}; known: "
-                         + ", ".join(known))
-    return path
+    try:
+        return bringup.robot_config_path(robot, folder or config_dir())
+    except ValueError as exc:
+        raise ValueError(f"--teleop {exc}") from None
 
 
 def sim_available() -> bool:
@@ -89,13 +83,21 @@ class UpReport:
     valid: int = 0
     seconds: float = 0.0
     topics: list[str] = field(default_factory=list)
+    # teleop at exit: None without teleop_node; False when it stopped with the robot still
+    # commanded in motion (braking deadline, second signal): the CLI exits non-zero
+    braked: bool | None = None
+    teleop_commands: int = 0
 
     def text(self) -> str:
         lost = self.captured - self.received
         return (f"{self.arrangement}: {self.captured} frames captured, {self.received} reached "
                 f"mocap_node ({lost} lost in transport), {self.processed} processed "
                 f"({self.dropped_overload} skipped for a newer frame), {self.valid} valid poses, "
-                f"in {self.seconds:.1f} s")
+                f"in {self.seconds:.1f} s") + (
+            "" if self.braked is None else
+            f"\nteleop: {self.teleop_commands} commands published; "
+            + ("at rest at exit" if self.braked else
+               "STOPPED WITH THE ROBOT STILL COMMANDED IN MOTION (see the error above)"))
 
 
 def _context_args(camera_yaml: Path, mocap_yaml: Path) -> list[str]:
@@ -139,13 +141,14 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
            camera_overrides: dict[str, Any] | None = None,
            console: dict[str, Any] | None = None,
            camera_process: bool = False, exit_at_end: bool = False,
+           operator_lock: bool = False,
            duration: float | None = None, domain_id: int | None = None,
            exiting: bool = False, out: Callable[[str], None] = print,
            teleop_overrides: dict[str, Any] | None = None,
            extra_nodes: Callable[[Context], list[Node]] | None = None) -> UpReport:
     """Run until Ctrl-C (or ``duration`` seconds, or the end of a video/folder with
     ``exit_at_end``); return the frame counts. ``exiting``: the caller exits next (the CLI),
-    so SIGINT/SIGTERM stay ignored after the shutdown (see ``quiet_shutdown``). Raises
+    so SIGINT/SIGTERM stay ignored after the shutdown (see ``SignalCount.release``). Raises
     ValueError for a bad argument and for nodes that cannot start (the message says why).
     ``teleop_overrides``: teleop_node parameters besides the robot map; ``extra_nodes``:
     builds more nodes in the same context and executor (e.g. ``bench-loop``'s recorder),
@@ -156,7 +159,18 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
     for p in (camera_yaml, mocap_yaml):
         if not p.is_file():
             raise ValueError(f"parameter file {p} not found")
+    try:  # a missing video file is refused here, before anything starts
+        classify_source(str(source))
+    except ValueError as exc:
+        raise ValueError(f"--camera: {exc}") from None
     robot_yaml = robot_config_path(teleop, folder) if teleop else None
+    # teleop.launch.py's wiring (person detector, the operator lock), from the same builder
+    wiring = bringup.teleop_bringup(robot_yaml, operator_lock=operator_lock,
+                                    teleop=teleop_overrides) \
+        if robot_yaml is not None else None
+    if operator_lock and wiring is None:
+        raise ValueError("--operator-lock needs --teleop")
+    mocap_overrides = {**(wiring.mocap if wiring else {}), **(mocap_overrides or {})}
     if sim and not sim_available():
         raise ValueError(f"--sim is unavailable: {SIM_MODULE} (the simulated robot node) is not "
                          "part of this installation yet")
@@ -164,7 +178,10 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
     report = UpReport("two processes" if camera_process else "one process", str(source))
 
     ctx = Context()
-    restore_term = _sigterm_as_interrupt()
+    # SIGINT/SIGTERM counted, never raised: an exception at an arbitrary point could land in
+    # rclpy's message conversion or between teleop's rate limiter and its collision guard
+    signals = SignalCount("mocap-ros up")
+    signals.install()
     rclpy.init(context=ctx, args=_context_args(camera_yaml, mocap_yaml), domain_id=domain_id)
     nodes: list[Node] = []
     child: subprocess.Popen | None = None
@@ -180,8 +197,7 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
         if robot_yaml is not None:
             from mocap_ros.ros.teleop_node import TeleopNode
 
-            nodes.append(TeleopNode(context=ctx, parameter_overrides=_params(
-                {"robot_config": str(robot_yaml), **(teleop_overrides or {})})))
+            nodes.append(TeleopNode(context=ctx, parameter_overrides=_params(wiring.teleop)))
         if sim:
             sim_mod = importlib.import_module(SIM_MODULE)
             sim_params = _sim_params(teleop, robot_yaml)
@@ -229,45 +245,38 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
                 out(f"Console: {n.url}")
         out("Ctrl-C stops everything.")
         t0 = time.monotonic()
-        _spin(executor, ctx, camera, mocap, watch, duration, exit_at_end)
+        _spin(executor, ctx, camera, mocap, watch, duration, exit_at_end,
+              lambda: signals.count > 0)
+        if signals.count:  # said at once: a second signal now skips the waiting
+            out("mocap-ros up: stopping" + (" (teleop brakes to rest first)" if wiring else "")
+                + "; again to leave without waiting")
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        pass  # off the main thread no handler counts signals
     finally:
         report.seconds = time.monotonic() - t0
-        with quiet_shutdown("mocap-ros up", restore=not exiting):
-            _brake_teleop(nodes, executor, ctx)
+        try:
+            report.braked = _brake_teleop(nodes, executor, ctx, signals.give_up)
+        finally:  # whatever braking did: no camera_node process is left behind
             if child is not None:
                 _stop_child(child)
             if executor is not None:
                 executor.shutdown(timeout_sec=1.0)
             _fill(report, camera, mocap, watch)
+            report.teleop_commands = sum(int(n.published) for n in nodes
+                                         if type(n).__name__ == "TeleopNode")
             for n in nodes:  # the camera first: no new frames while the others stop
                 n.destroy_node()
             rclpy.try_shutdown(context=ctx)
-        restore_term()
+            signals.release(exiting)
     return report
 
 
-def _sigterm_as_interrupt() -> Callable[[], None]:
-    """SIGTERM (a service manager, ``kill``) stops ``up`` like Ctrl-C, cleanly. Only the main
-    thread can set handlers; elsewhere nothing changes."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
-
-
 def _spin(executor: SingleThreadedExecutor, ctx: Context, camera: Any, mocap: Any,
-          watch: _CameraWatch | None, duration: float | None, exit_at_end: bool) -> None:
+          watch: _CameraWatch | None, duration: float | None, exit_at_end: bool,
+          stop: Callable[[], bool]) -> None:
     start = time.monotonic()
     last_change, last_processed = start, -1
-    while ctx.ok():
+    while ctx.ok() and not stop():
         executor.spin_once(timeout_sec=0.1)
         now = time.monotonic()
         if duration is not None and now - start >= duration:
@@ -335,14 +344,22 @@ def _sim_params(teleop: str | None, robot_yaml: Path | None) -> dict[str, str]:
     return {"robot": robot, "limits_config": str(robot_yaml)}
 
 
-def _brake_teleop(nodes: list, executor: SingleThreadedExecutor | None, ctx: Context) -> None:
+def _brake_teleop(nodes: list, executor: SingleThreadedExecutor | None, ctx: Context,
+                  give_up: Callable[[], bool]) -> bool | None:
     """A teleop_node that was enabled brakes to rest before anything stops (as teleop_node
-    does on Ctrl-C; bounded by its braking time, whatever further signals say)."""
+    does on Ctrl-C; bounded by its braking time; a second signal gives up). None without
+    teleop_node; False when it ended with the robot still commanded in motion."""
     teleops = [n for n in nodes if type(n).__name__ == "TeleopNode"]
-    if not teleops or executor is None or not ctx.ok():
-        return  # (nothing to import: a second Ctrl-C must not land in a slow import)
+    if not teleops:
+        return None
+    if executor is None or not ctx.ok():
+        return not any(n.controller.stopping for n in teleops)
     from mocap_ros.ros.teleop_node import brake_to_rest
 
+    ok = True
     for node in teleops:
-        with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
-            brake_to_rest(node, executor)
+        try:
+            ok = brake_to_rest(node, executor, give_up) and ok
+        except ExternalShutdownException:
+            ok = False
+    return ok

@@ -111,6 +111,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from mocap_ros.core.config import TeleopSettings, default_of
 from mocap_ros.core.skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS, REST_JOINTS_APPROX
 from mocap_ros.geometry.rotations import FloatArray, quat_to_matrix
 from mocap_ros.teleop.angles import (
@@ -155,6 +156,7 @@ class TeleopStatus:
 
     mode: str
     reason: str | None = None
+    detail: str = ""  # what reason does not say: the IK's error for "retarget"
 
     @property
     def tracking(self) -> bool:
@@ -210,8 +212,8 @@ class TeleopController:
         self,
         joint_map: RobotJointMap,
         *,
-        rate_hz: float = 50.0,
-        hold_mode: str = "hold",
+        rate_hz: float = default_of(TeleopSettings, "rate_hz"),
+        hold_mode: str = default_of(TeleopSettings, "hold_mode"),
         filter_params: OneEuroParams | KalmanParams | None = None,
         safety_params: SafetyParams | None = None,
         angle_ranges: Mapping[str, tuple[float, float]] | None = None,
@@ -269,6 +271,7 @@ class TeleopController:
         self._has_command = False
         self._stopping = False
         self.last_angles: dict[str, float] | None = None
+        self.retarget_detail = ""  # the last RetargetError's text (status detail)
         self.collision_cuts = 0  # steps the last-resort guard cut short (since construction)
         self.collision_slides = 0  # steps the collision constraints changed (slid, braked)
 
@@ -418,7 +421,8 @@ class TeleopController:
             if self.task:
                 try:
                     command = self._features(np.asarray(local_quats, dtype=np.float64))
-                except RetargetError:
+                except RetargetError as exc:
+                    self.retarget_detail = str(exc)
                     decision = Decision(False, "retarget")
                     self._pose_decision = decision
                     return decision
@@ -506,11 +510,13 @@ class TeleopController:
                 return self._output(dt, goal, TeleopStatus("tracking"), ff)
         if reason is None:  # unreachable: an accepted pose always sets a target
             reason = "no_pose_yet"
+        detail = self.retarget_detail if reason == "retarget" else ""
         if self.hold_mode == "safe_pose":
-            return self._output(dt, self.map.safe_pose, TeleopStatus("safe_pose", reason))
+            return self._output(dt, self.map.safe_pose,
+                                TeleopStatus("safe_pose", reason, detail))
         if self._hold_target is None:
             self._hold_target = self.limiter.stopping_positions()
-        return self._output(dt, self._hold_target, TeleopStatus("holding", reason))
+        return self._output(dt, self._hold_target, TeleopStatus("holding", reason, detail))
 
     def _predicted(self, goal: FloatArray, now: float
                    ) -> tuple[FloatArray, FloatArray | None]:
@@ -530,7 +536,8 @@ class TeleopController:
         assert self.robot is not None and self.robot.task is not None
         try:
             q = self.robot.solve(self.limiter.positions, features, self.robot.task.horizon)
-        except RetargetError:
+        except RetargetError as exc:
+            self.retarget_detail = str(exc)
             return None
         return np.clip(q, self.map.lower, self.map.upper)
 

@@ -84,11 +84,16 @@ import numpy as np
 import yaml
 from numpy.typing import ArrayLike
 
+from mocap_ros.core.config import TeleopSettings, default_of
 from mocap_ros.geometry.rotations import FloatArray
 from mocap_ros.teleop.filters import RateLimiter
 from mocap_ros.teleop.retarget import CONSTANT, JointSpec
-from mocap_ros.teleop.safety import measured_start
+from mocap_ros.teleop.safety import SafetyParams, measured_start
 from mocap_ros.teleop.yaml_fields import check_fields, joint_name, number, positive
+
+# the arm's gate defaults (one source: TeleopSettings, through SafetyParams)
+_SAFETY = SafetyParams()
+_RATE_HZ: float = default_of(TeleopSettings, "rate_hz")
 
 HAND_INPUTS: tuple[str, ...] = (
     "thumb_curl",
@@ -379,7 +384,7 @@ class _HandGate:
     """The gripper's view of the hand stream: the newest sample, accepted or refused."""
 
     def __init__(self, min_confidence: float, pose_timeout: float,
-                 clock_skew_tolerance: float = 0.05) -> None:
+                 clock_skew_tolerance: float = _SAFETY.clock_skew_tolerance) -> None:
         if not (np.isfinite(pose_timeout) and pose_timeout > 0):
             raise ValueError(f"pose_timeout must be finite and > 0, got {pose_timeout}")
         self.min_confidence = float(min_confidence)
@@ -472,11 +477,13 @@ class GoalStep(NamedTuple):
 class JointsGripper:
     """Finger joints from curls/aperture; see the module docstring."""
 
-    def __init__(self, spec: JointsGripperSpec, *, min_confidence: float = 0.5,
-                 pose_timeout: float = 0.25, rate_hz: float = 50.0) -> None:
+    def __init__(self, spec: JointsGripperSpec, *,
+                 min_confidence: float = _SAFETY.min_confidence,
+                 pose_timeout: float = _SAFETY.pose_timeout, rate_hz: float = _RATE_HZ,
+                 clock_skew_tolerance: float = _SAFETY.clock_skew_tolerance) -> None:
         self.spec = spec
         conf = spec.min_confidence if spec.min_confidence is not None else min_confidence
-        self.gate = _HandGate(conf, pose_timeout)
+        self.gate = _HandGate(conf, pose_timeout, clock_skew_tolerance)
         self.names = spec.names
         self.lower = np.array([j.lower for j in spec.joints])
         self.upper = np.array([j.upper for j in spec.joints])
@@ -601,11 +608,16 @@ class JointsGripper:
 class CommandGripper:
     """GripperCommand goals from the aperture; see the module docstring."""
 
-    def __init__(self, spec: GripperCommandSpec, *, min_confidence: float = 0.5,
-                 pose_timeout: float = 0.25) -> None:
+    def __init__(self, spec: GripperCommandSpec, *,
+                 min_confidence: float = _SAFETY.min_confidence,
+                 pose_timeout: float = _SAFETY.pose_timeout, rate_hz: float = _RATE_HZ,
+                 clock_skew_tolerance: float = _SAFETY.clock_skew_tolerance) -> None:
         self.spec = spec
         conf = spec.min_confidence if spec.min_confidence is not None else min_confidence
-        self.gate = _HandGate(conf, pose_timeout)
+        self.gate = _HandGate(conf, pose_timeout, clock_skew_tolerance)
+        # a late control step (a loaded computer, a paused process) must not ramp the
+        # position by seconds' worth at once: as JointsGripper, at most two periods per step
+        self.max_step_dt = 2.0 / float(rate_hz)
         self.low = min(spec.open_position, spec.closed_position)
         self.high = max(spec.open_position, spec.closed_position)
         self.closed: bool | None = None  # binary state; None until a sample sets it
@@ -672,7 +684,7 @@ class CommandGripper:
         dt = 0.0
         if np.isfinite(motion_s):
             if self._motion_s is not None:
-                dt = max(float(motion_s) - self._motion_s, 0.0)
+                dt = min(max(float(motion_s) - self._motion_s, 0.0), self.max_step_dt)
             if self._motion_s is None or motion_s > self._motion_s:
                 self._motion_s = float(motion_s)
         reason = self.gate.hold_reason(float(now_s), bool(arm_tracking))
@@ -709,9 +721,9 @@ class CommandGripper:
 Gripper = JointsGripper | CommandGripper
 
 
-def make_gripper(spec: GripperSpec, *, min_confidence: float = 0.5, pose_timeout: float = 0.25,
-                 rate_hz: float = 50.0) -> Gripper:
-    if isinstance(spec, JointsGripperSpec):
-        return JointsGripper(spec, min_confidence=min_confidence, pose_timeout=pose_timeout,
-                             rate_hz=rate_hz)
-    return CommandGripper(spec, min_confidence=min_confidence, pose_timeout=pose_timeout)
+def make_gripper(spec: GripperSpec, *, min_confidence: float = _SAFETY.min_confidence,
+                 pose_timeout: float = _SAFETY.pose_timeout, rate_hz: float = _RATE_HZ,
+                 clock_skew_tolerance: float = _SAFETY.clock_skew_tolerance) -> Gripper:
+    cls = JointsGripper if isinstance(spec, JointsGripperSpec) else CommandGripper
+    return cls(spec, min_confidence=min_confidence, pose_timeout=pose_timeout,  # type: ignore[arg-type]
+               rate_hz=rate_hz, clock_skew_tolerance=clock_skew_tolerance)

@@ -48,6 +48,7 @@ what is actually commanded.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,7 +60,14 @@ import numpy as np
 import yaml
 from numpy.typing import ArrayLike
 
-from mocap_ros.robots.collision import CollisionChecker, SafeStep, Slide, safe_step, slide_velocity
+from mocap_ros.robots.collision import (
+    COLLISION_MARGIN,
+    CollisionChecker,
+    SafeStep,
+    Slide,
+    safe_step,
+    slide_velocity,
+)
 from mocap_ros.robots.model import RobotModel, RobotModelError, add_environment, load_robot
 from mocap_ros.teleop.ik import IKParams, TaskIK
 from mocap_ros.teleop.retarget import JointMapError, RobotJointMap
@@ -70,6 +78,7 @@ from mocap_ros.teleop.task_retarget import (
     targets_from_features,
 )
 
+_log = logging.getLogger(__name__)
 RETARGET_MODES: tuple[str, ...] = ("joint", "task")
 # Pairs closer than this (m) beyond the collision margin constrain each step's velocity
 # (`slide`): far enough that a pair closing at the velocity limits is seen before its braking
@@ -160,7 +169,7 @@ class TeleopRobot:
         robot: RobotModel,
         *,
         retarget: str = "joint",
-        collision_margin: float = 0.02,
+        collision_margin: float = COLLISION_MARGIN,
         task: TaskSpec | None = None,
         source: str = "robot config",
     ) -> None:
@@ -193,6 +202,7 @@ class TeleopRobot:
                 f"{hits[0].distance * 1000:.0f} mm apart, inside collision_margin "
                 f"{self.margin * 1000:.0f} mm")
         self.task = task
+        self._ik_errors_logged: set[str] = set()  # exception kinds already logged
         self.ik: TaskIK | None = None
         self.arms: tuple[TaskArm, ...] = ()
         if retarget == "task":
@@ -298,10 +308,16 @@ class TeleopRobot:
                 f[k * FEATURES_PER_ARM:(k + 1) * FEATURES_PER_ARM], arm.tmap)
             targets[arm.spec.ee_site] = (pos, quat if arm.spec.orientation else None)
             hints[arm.spec.ee_site] = hint
+        from mink import NoSolutionFound
+
         try:
             q = self.ik.solve_many(self.to_model(q_map), targets, dt, elbow_pos=hints)
-        except Exception as exc:  # mink's NoSolutionFound, a ValueError on bad input
-            raise RetargetError(f"IK failed: {exc}") from exc
+        except (NoSolutionFound, ValueError) as exc:  # only these: a bug must surface
+            detail = f"IK failed: {type(exc).__name__}: {exc}"
+            if type(exc).__name__ not in self._ik_errors_logged:  # the first of each kind
+                self._ik_errors_logged.add(type(exc).__name__)
+                _log.warning("%s (later ones only in the status)", detail)
+            raise RetargetError(detail) from exc
         return self.from_model(q)
 
     def hand_positions(self, q_map: ArrayLike) -> np.ndarray:
@@ -345,7 +361,8 @@ class TeleopRobot:
             )
         except RobotModelError as exc:
             raise JointMapError(f"{source}: model: {exc}") from exc
-        margin = _num(model.get("collision_margin", 0.02), f"{source}: model.collision_margin")
+        margin = _num(model.get("collision_margin", COLLISION_MARGIN),
+                      f"{source}: model.collision_margin")
         task = cls._task_from_dict(data.get("task"), source) if "task" in data else None
         return cls(joint_map, robot, retarget=retarget, collision_margin=margin, task=task,
                    source=source)

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
+from mocap_ros.core.config import TeleopSettings, default_of
 from mocap_ros.geometry.rotations import FloatArray, wrap_angle
 from mocap_ros.teleop.angles import angles_to_vector
 
@@ -86,14 +87,16 @@ class SafetyParams:
     ``pose_timeout_auto``: the age budget is measured (`PoseAgeBudget`) within
     [``pose_timeout_min``, ``pose_timeout_max``]; ``pose_timeout`` is then unused."""
 
-    pose_timeout: float = 0.25
-    clock_skew_tolerance: float = 0.05
-    min_confidence: float = 0.5
-    max_jump: float = 0.8
-    jump_window: float = 0.5
-    pose_timeout_auto: bool = False
-    pose_timeout_max: float = 0.5
-    pose_timeout_min: float = 0.2
+    # defaults: teleop_node's declared parameters (TeleopSettings), the one place they live;
+    # like the node, the age budget is measured (auto) and starts at its cap
+    pose_timeout: float = default_of(TeleopSettings, "pose_timeout_max")
+    clock_skew_tolerance: float = default_of(TeleopSettings, "clock_skew_tolerance")
+    min_confidence: float = default_of(TeleopSettings, "min_confidence")
+    max_jump: float = default_of(TeleopSettings, "max_jump")
+    jump_window: float = default_of(TeleopSettings, "jump_window")
+    pose_timeout_auto: bool = default_of(TeleopSettings, "pose_timeout") == "auto"
+    pose_timeout_max: float = default_of(TeleopSettings, "pose_timeout_max")
+    pose_timeout_min: float = default_of(TeleopSettings, "pose_timeout_min")
 
     def __post_init__(self) -> None:
         for name in ("pose_timeout", "max_jump", "jump_window", "pose_timeout_max",
