@@ -513,6 +513,56 @@ def lift_landmarks(image_xy: np.ndarray, world: np.ndarray, T: np.ndarray, K: In
 
 
 
+# Where the image shows an arm straight, BlazePose's world head still bends it in depth: with
+# arms hanging it puts the elbow 5-6 cm behind the shoulder and the wrist 7 cm in front of
+# the elbow, an elbow flexion of ~30 deg, on the synthetic operator (truth 5.6 deg, its 2D
+# landmarks within 2 deg of the truth's 2D angle) and on real people whose annotated arms
+# are straight in the image (26-36 deg; bench/RESULTS.md "rest bias"). The image cannot see
+# such a kink (it lies along the viewing rays), so it is the network's prior, not a
+# measurement; teleop maps it to a hand 13-24 cm from home with the operator at rest.
+_STRAIGHT_2D_DEG = (10.0, 25.0)  # 2D elbow bend: the prior fully on below, off above
+_IN_PLANE = (0.6, 0.8)  # image length / world length of each arm bone: off below, on above
+
+
+def straighten_elbow_depth(cam: np.ndarray, world: np.ndarray, image_xy: np.ndarray,
+                           visibility: np.ndarray, K: Intrinsics) -> np.ndarray:
+    """Lifted landmarks (33, 3) (:func:`lift_landmarks`) with each elbow's depth moved towards
+    the shoulder-wrist line where the image shows that arm straight and nearly in the image
+    plane; the elbow stays on its 2D landmark's ray (only its depth changes), everything else
+    is returned as it was.
+
+    Weight (product, each a smoothstep): the 2D elbow bend (1 below 10 deg, 0 above 25 deg:
+    an arm bent in the image keeps the network's depth); how much of each arm bone the image
+    shows (its 2D length at the landmark's depth over its world 3D length: 0 below 0.6, 1
+    above 0.8, so an arm pointing at the camera, where depth is the only evidence, keeps it);
+    the elbow's and wrist's visibility (:func:`_vis_weight`). The target depth interpolates
+    shoulder and wrist by the 2D length fraction of the upper arm: the shoulder-wrist
+    direction (the arm's overall lean towards or away from the camera) is the network's."""
+    out = np.array(cam, np.float64, copy=True)
+    uv = np.asarray(image_xy, np.float64)
+    wd = np.asarray(world, np.float64)
+    f = (K.fx + K.fy) / 2.0
+    lo, hi = (math.cos(math.radians(a)) for a in _STRAIGHT_2D_DEG)
+    for s, e, w in ((11, 13, 15), (12, 14, 16)):
+        a, b = uv[e] - uv[s], uv[w] - uv[e]
+        la, lb = math.hypot(a[0], a[1]), math.hypot(b[0], b[1])
+        wa, wb = float(np.linalg.norm(wd[e] - wd[s])), float(np.linalg.norm(wd[w] - wd[e]))
+        if min(la, lb, wa, wb) < _EPS or not np.isfinite(out[[s, e, w]]).all():
+            continue
+        cos2 = float(a @ b) / (la * lb)
+        straight = _smoothstep(np.float64((cos2 - hi) / (lo - hi)))
+        shown = min(la * (out[s, 2] + out[e, 2]) / (2 * f * wa),
+                    lb * (out[e, 2] + out[w, 2]) / (2 * f * wb))
+        in_plane = _smoothstep(np.float64((shown - _IN_PLANE[0]) / (_IN_PLANE[1] - _IN_PLANE[0])))
+        weight = float(straight * in_plane * _vis_weight(min(visibility[e], visibility[w])))
+        if weight <= 0.0:
+            continue
+        t = la / (la + lb)
+        z = (1.0 - weight) * out[e, 2] + weight * (out[s, 2] + t * (out[w, 2] - out[s, 2]))
+        out[e] = ((uv[e, 0] - K.cx) * z / K.fx, (uv[e, 1] - K.cy) * z / K.fy, z)
+    return out
+
+
 # ---------------------------------------------------------------- single-frame fast path
 # Speed (issue 13): the backend solves ONE skeleton per frame. The batched numpy IK above
 # spends ~1000 numpy calls on 3-vectors per frame (each a few microseconds of overhead for
