@@ -539,27 +539,31 @@ def straighten_elbow_depth(cam: np.ndarray, world: np.ndarray, image_xy: np.ndar
     shoulder and wrist by the 2D length fraction of the upper arm: the shoulder-wrist
     direction (the arm's overall lean towards or away from the camera) is the network's."""
     out = np.array(cam, np.float64, copy=True)
-    uv = np.asarray(image_xy, np.float64)
-    wd = np.asarray(world, np.float64)
+    # plain floats: a dozen 2- and 3-vectors per frame, where numpy's per-call overhead
+    # would cost more than the arithmetic (issue 13's per-frame budget)
+    P = out[[11, 12, 13, 14, 15, 16]].tolist()
+    UV = np.asarray(image_xy, np.float64)[[11, 12, 13, 14, 15, 16]].tolist()
+    W = np.asarray(world, np.float64)[[11, 12, 13, 14, 15, 16]].tolist()
     f = (K.fx + K.fy) / 2.0
-    lo, hi = (math.cos(math.radians(a)) for a in _STRAIGHT_2D_DEG)
-    for s, e, w in ((11, 13, 15), (12, 14, 16)):
-        a, b = uv[e] - uv[s], uv[w] - uv[e]
-        la, lb = math.hypot(a[0], a[1]), math.hypot(b[0], b[1])
-        wa, wb = float(np.linalg.norm(wd[e] - wd[s])), float(np.linalg.norm(wd[w] - wd[e]))
-        if min(la, lb, wa, wb) < _EPS or not np.isfinite(out[[s, e, w]]).all():
+    lo, hi = (math.cos(math.radians(x)) for x in _STRAIGHT_2D_DEG)
+    for s, e, w in ((0, 2, 4), (1, 3, 5)):  # left, right: shoulder, elbow, wrist rows
+        ax, ay = UV[e][0] - UV[s][0], UV[e][1] - UV[s][1]
+        bx, by = UV[w][0] - UV[e][0], UV[w][1] - UV[e][1]
+        la, lb = math.hypot(ax, ay), math.hypot(bx, by)
+        wa, wb = math.dist(W[e], W[s]), math.dist(W[w], W[e])
+        zs, ze, zw = P[s][2], P[e][2], P[w][2]
+        if not (min(la, lb, wa, wb) > _EPS and math.isfinite(zs + ze + zw)):
             continue
-        cos2 = float(a @ b) / (la * lb)
-        straight = _smoothstep(np.float64((cos2 - hi) / (lo - hi)))
-        shown = min(la * (out[s, 2] + out[e, 2]) / (2 * f * wa),
-                    lb * (out[e, 2] + out[w, 2]) / (2 * f * wb))
-        in_plane = _smoothstep(np.float64((shown - _IN_PLANE[0]) / (_IN_PLANE[1] - _IN_PLANE[0])))
-        weight = float(straight * in_plane * _vis_weight(min(visibility[e], visibility[w])))
-        if weight <= 0.0:
+        straight = _s_smooth(((ax * bx + ay * by) / (la * lb) - hi) / (lo - hi))
+        shown = min(la * (zs + ze) / (2 * f * wa), lb * (ze + zw) / (2 * f * wb))
+        in_plane = _s_smooth((shown - _IN_PLANE[0]) / (_IN_PLANE[1] - _IN_PLANE[0]))
+        weight = straight * in_plane * _s_clip01(
+            (min(float(visibility[11 + e]), float(visibility[11 + w])) - 0.1) / 0.4)
+        if not weight > 0.0:
             continue
         t = la / (la + lb)
-        z = (1.0 - weight) * out[e, 2] + weight * (out[s, 2] + t * (out[w, 2] - out[s, 2]))
-        out[e] = ((uv[e, 0] - K.cx) * z / K.fx, (uv[e, 1] - K.cy) * z / K.fy, z)
+        z = (1.0 - weight) * ze + weight * (zs + t * (zw - zs))
+        out[11 + e] = ((UV[e][0] - K.cx) * z / K.fx, (UV[e][1] - K.cy) * z / K.fy, z)
     return out
 
 
@@ -715,6 +719,12 @@ def _s_twisted(G: _M3, axis: _V3, s_rest: _V3, s_obs: _V3, weight: float) -> _M3
 
 def _s_clip01(x: float) -> float:
     return min(max(x, 0.0), 1.0)
+
+
+def _s_smooth(x: float) -> float:
+    """:func:`_smoothstep` for one float."""
+    x = _s_clip01(x)
+    return x * x * (3.0 - 2.0 * x)
 
 
 def _s_bend_weight(a: _V3, b: _V3) -> float:
