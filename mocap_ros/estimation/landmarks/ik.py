@@ -97,6 +97,10 @@ then solves the IK once more on *image-consistent* points (:func:`lift_landmarks
 landmark back-projected at its placed world depth T_z + z_i. The pose keeps the world
 landmarks' depth and metric scale and the image's 2D positions; the projected joints land
 on MediaPipe's 2D landmarks. ``lift=False`` keeps the pure world-landmark skeleton.
+
+Hanging arms: the world landmarks bend an arm ~30 deg in depth where the image shows it
+straight (the network's prior; docs/landmarks_rest_bias.md), so the backend then moves each
+such elbow's depth to the shoulder-wrist line (:func:`straighten_elbow_depth`).
 """
 
 from __future__ import annotations
