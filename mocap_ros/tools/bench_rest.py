@@ -55,6 +55,27 @@ class _Replay:
         pass
 
 
+def _g1_hands() -> Any:
+    """local rotations -> the G1's two hand sites' distances (mm) from their home, through
+    the shipped joint map (config/teleop_g1.yaml, angles -> clamped joint commands) and the
+    MuJoCo model: what bench-loop's "home" figure measures, without the loop."""
+    from mocap_ros.teleop.angles import local_rotations_to_angles
+    from mocap_ros.teleop.robot_setup import TeleopRobot
+    from mocap_ros.tools.bench_loop import RobotKinematics
+
+    yaml_path = Path(__file__).resolve().parents[2] / "config" / "teleop_g1.yaml"
+    jmap, _ = TeleopRobot.from_yaml(yaml_path)
+    kin = RobotKinematics.from_config("g1", yaml_path)
+    home = kin.home_hands()
+    names = list(jmap.names)
+
+    def hands(local_rotations: np.ndarray) -> list[float]:
+        cmd = jmap.command(local_rotations_to_angles(local_rotations))
+        return (np.linalg.norm(kin.hands(names, list(cmd)) - home, axis=1) * 1e3).tolist()
+
+    return hands
+
+
 def synthetic(fps: float = 7.5) -> dict[str, Any]:
     from mocap_ros.estimation.detector import PersonDetector
     from mocap_ros.estimation.landmarks.backend import LandmarksBackend
@@ -76,6 +97,7 @@ def synthetic(fps: float = 7.5) -> dict[str, Any]:
         v = R.T @ (j[J[f"{side}_wrist"]] - j[J[f"{side}_shoulder"]])
         return (v - [0.0, 0.0, -length]) / length
 
+    g1 = _g1_hands()
     op = SyntheticOperator(script="default")
     det = PersonDetector()
     frames = []
@@ -110,13 +132,14 @@ def synthetic(fps: float = 7.5) -> dict[str, Any]:
                            t[J[f"{s}_wrist"]] - t[J[f"{s}_elbow"]]) for s in SIDES]
             flex = [_flexion(e, s) for s in SIDES] + [_flexion(t, s) for s in SIDES]
             wrist = [float(np.linalg.norm(wrist_disp(e, s) - wrist_disp(t, s))) for s in SIDES]
-            rows[name][tr.phase].append(seg_err + fore + flex + wrist)
+            rows[name][tr.phase].append(seg_err + fore + flex + wrist + g1(r.local_rotations))
             disp[name][tr.phase].append([np.r_[wrist_disp(e, s), wrist_disp(t, s),
                                                wrist_disp_level(e, s)] for s in SIDES])
     for name in VARIANTS:
         keys = ("seg_err_deg R_upper R_fore L_upper L_fore", "fore_cam_err_deg R L",
-                "flexion_deg est R L truth R L", "wrist_offset_err_armlen R L")
-        spans = ((0, 4), (4, 6), (6, 10), (10, 12))
+                "flexion_deg est R L truth R L", "wrist_offset_err_armlen R L",
+                "g1_hands_from_home_mm (joint map)")
+        spans = ((0, 4), (4, 6), (6, 10), (10, 12), (12, 14))
         out[name] = {"postprocess_ms_median": float(np.median(ms[name])), "holds": {
             ph: {k: np.round(np.mean(v, 0)[a:b], 2).tolist() for k, (a, b) in
                  zip(keys, spans, strict=True)} | {"n": len(v)}
