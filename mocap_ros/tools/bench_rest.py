@@ -30,6 +30,19 @@ from mocap_ros.core.skeleton import JOINT_INDEX as J
 from mocap_ros.tools.machine import cpu_model
 
 VARIANTS = {"before (no prior)": {"straight_elbows": False}, "after (elbow prior)": {}}
+# Not shipped: what an upright-torso prior would do (the world landmarks above the hips moved
+# in depth so that the shoulder centre has the hip centre's depth), measured for the record.
+EXPERIMENT = "experiment: elbow prior + upright torso"
+
+
+def _upright_torso(lms: Any) -> Any:
+    """A copy of BlazePose's landmarks with the world landmarks 0-22 (head, shoulders, arms,
+    hands) shifted in depth by the torso's lean: shoulder centre at the hip centre's depth."""
+    import dataclasses
+
+    w = np.array(lms.world, np.float64, copy=True)
+    w[:23, 2] -= (w[11, 2] + w[12, 2]) / 2.0 - (w[23, 2] + w[24, 2]) / 2.0
+    return dataclasses.replace(lms, world=w)
 SIDES = ("right", "left")
 
 
@@ -111,16 +124,17 @@ def synthetic(fps: float = 7.5) -> dict[str, Any]:
     shape = (op.height, op.width, 3)
     out: dict[str, Any] = {}
     # both variants on every frame, alternating which goes first (no warm-up / order bias)
-    replays = {n: _Replay() for n in VARIANTS}
-    backends = {n: LandmarksBackend(None, detector=replays[n], **kw) for n, kw in VARIANTS.items()}
-    rows: dict[str, dict[str, list[list[float]]]] = {n: defaultdict(list) for n in VARIANTS}
-    ms: dict[str, list[float]] = {n: [] for n in VARIANTS}
-    disp: dict[str, dict[str, list[Any]]] = {n: defaultdict(list) for n in VARIANTS}
+    variants = {**VARIANTS, EXPERIMENT: {}}
+    replays = {n: _Replay() for n in variants}
+    backends = {n: LandmarksBackend(None, detector=replays[n], **kw) for n, kw in variants.items()}
+    rows: dict[str, dict[str, list[list[float]]]] = {n: defaultdict(list) for n in variants}
+    ms: dict[str, list[float]] = {n: [] for n in variants}
+    disp: dict[str, dict[str, list[Any]]] = {n: defaultdict(list) for n in variants}
     for i, (lms, tr, settled) in enumerate(frames):
         if lms is None:
             continue
-        for name in (list(VARIANTS) if i % 2 else list(VARIANTS)[::-1]):
-            replays[name].lms = lms
+        for name in (list(variants) if i % 2 else list(variants)[::-1]):
+            replays[name].lms = _upright_torso(lms) if name == EXPERIMENT else lms
             r = backends[name].process(np.zeros(shape, np.uint8), K=op.intrinsics)
             ms[name].append(r.timings_ms["postprocess"])
             if not (r.valid and settled):
@@ -135,7 +149,7 @@ def synthetic(fps: float = 7.5) -> dict[str, Any]:
             rows[name][tr.phase].append(seg_err + fore + flex + wrist + g1(r.local_rotations))
             disp[name][tr.phase].append([np.r_[wrist_disp(e, s), wrist_disp(t, s),
                                                wrist_disp_level(e, s)] for s in SIDES])
-    for name in VARIANTS:
+    for name in variants:
         keys = ("seg_err_deg R_upper R_fore L_upper L_fore", "fore_cam_err_deg R L",
                 "flexion_deg est R L truth R L", "wrist_offset_err_armlen R L",
                 "g1_hands_from_home_mm (joint map)")
