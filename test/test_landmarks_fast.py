@@ -27,6 +27,7 @@ from mocap_ros.estimation.landmarks.ik import (
     lift_landmarks,
     solve_landmark_ik,
     solve_root_translation,
+    straighten_elbow_depth,
     synthesize_world_landmarks,
 )
 from mocap_ros.geometry.rotations import axis_angle_to_matrix
@@ -180,6 +181,7 @@ def _reference_backend(lms, shape, intr) -> dict[str, np.ndarray] | None:
         return None
     cam = lift_landmarks(lms.image_xy, lms.world, T, intr)
     if cam is not None:
+        cam = straighten_elbow_depth(cam, lms.world, lms.image_xy, lms.visibility, intr)
         ik = _batched(cam, lms.visibility)
         joints = ik.joints + ik.pelvis_world
     else:

@@ -24,6 +24,7 @@ from mocap_ros.estimation.landmarks.ik import (
     lift_landmarks,
     solve_landmark_ik,
     solve_root_translation,
+    straighten_elbow_depth,
 )
 from mocap_ros.geometry.rotations import matrix_to_quat
 
@@ -51,7 +52,10 @@ class LandmarksBackend:
     ``landmarks(rgb)`` method returning ``PoseLandmarks | None``); default: a new one in
     video mode (tracking between frames), which raises ``DetectorUnavailable`` without
     mediapipe. ``lift``: solve the IK on the image-consistent landmarks (module doc; default)
-    rather than on the world landmarks alone. Not thread-safe: one caller at a time.
+    rather than on the world landmarks alone. ``straight_elbows`` (with ``lift``): where the
+    image shows an arm straight, the elbow's depth follows the shoulder-wrist line instead of
+    the world head's kink (:func:`~mocap_ros.estimation.landmarks.ik.straighten_elbow_depth`;
+    default). Not thread-safe: one caller at a time.
 
     Hands (``config.hands``): after the body, a
     :class:`~mocap_ros.estimation.hands.estimator.HandEstimator` (``hand_estimator``, default
@@ -66,8 +70,10 @@ class LandmarksBackend:
     precision = "fp32"
 
     def __init__(self, config: Any = None, detector: PersonDetector | Any | None = None,
-                 lift: bool = True, hand_estimator: Any = None) -> None:
+                 lift: bool = True, hand_estimator: Any = None,
+                 straight_elbows: bool = True) -> None:
         self.lift = lift
+        self.straight_elbows = straight_elbows
         self.config = config
         self.focal_length = float(getattr(config, "focal_length", 0.0) or 0.0)
         self.fallback_hfov_deg = float(getattr(config, "fallback_hfov_deg", 60.0) or 60.0)
@@ -179,6 +185,9 @@ class LandmarksBackend:
         if T is None:
             return timed(BodyPoseResult.invalid("no_depth", box, **meta))
         cam_pts = lift_landmarks(lms.image_xy, lms.world, T, intr) if self.lift else None
+        if cam_pts is not None and self.straight_elbows:
+            cam_pts = straighten_elbow_depth(cam_pts, lms.world, lms.image_xy, lms.visibility,
+                                             intr)
         if cam_pts is not None:
             ik = solve_landmark_ik(cam_pts, lms.visibility)
             joints_cam = ik.joints + ik.pelvis_world

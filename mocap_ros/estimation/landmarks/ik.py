@@ -97,6 +97,10 @@ then solves the IK once more on *image-consistent* points (:func:`lift_landmarks
 landmark back-projected at its placed world depth T_z + z_i. The pose keeps the world
 landmarks' depth and metric scale and the image's 2D positions; the projected joints land
 on MediaPipe's 2D landmarks. ``lift=False`` keeps the pure world-landmark skeleton.
+
+Hanging arms: the world landmarks bend an arm ~30 deg in depth where the image shows it
+straight (the network's prior; docs/landmarks_rest_bias.md), so the backend then moves each
+such elbow's depth to the shoulder-wrist line (:func:`straighten_elbow_depth`).
 """
 
 from __future__ import annotations
@@ -513,6 +517,60 @@ def lift_landmarks(image_xy: np.ndarray, world: np.ndarray, T: np.ndarray, K: In
 
 
 
+# Where the image shows an arm straight, BlazePose's world head still bends it in depth: with
+# arms hanging it puts the elbow 5-6 cm behind the shoulder and the wrist 7 cm in front of
+# the elbow, an elbow flexion of ~30 deg, on the synthetic operator (truth 5.6 deg, its 2D
+# landmarks within 2 deg of the truth's 2D angle) and on real people whose annotated arms
+# are straight in the image (26-36 deg; bench/RESULTS.md "rest bias"). The image cannot see
+# such a kink (it lies along the viewing rays), so it is the network's prior, not a
+# measurement; teleop maps it to a hand 13-24 cm from home with the operator at rest.
+_STRAIGHT_2D_DEG = (10.0, 25.0)  # 2D elbow bend: the prior fully on below, off above
+_IN_PLANE = (0.6, 0.8)  # image length / world length of each arm bone: off below, on above
+
+
+def straighten_elbow_depth(cam: np.ndarray, world: np.ndarray, image_xy: np.ndarray,
+                           visibility: np.ndarray, K: Intrinsics) -> np.ndarray:
+    """Lifted landmarks (33, 3) (:func:`lift_landmarks`) with each elbow's depth moved towards
+    the shoulder-wrist line where the image shows that arm straight and nearly in the image
+    plane; the elbow stays on its 2D landmark's ray (only its depth changes), everything else
+    is returned as it was.
+
+    Weight (product, each a smoothstep): the 2D elbow bend (1 below 10 deg, 0 above 25 deg:
+    an arm bent in the image keeps the network's depth); how much of each arm bone the image
+    shows (its 2D length at the landmark's depth over its world 3D length: 0 below 0.6, 1
+    above 0.8, so an arm pointing at the camera, where depth is the only evidence, keeps it);
+    the elbow's and wrist's visibility (:func:`_vis_weight`). The target depth interpolates
+    shoulder and wrist by the 2D length fraction of the upper arm: the shoulder-wrist
+    direction (the arm's overall lean towards or away from the camera) is the network's."""
+    out = np.array(cam, np.float64, copy=True)
+    # plain floats: a dozen 2- and 3-vectors per frame, where numpy's per-call overhead
+    # would cost more than the arithmetic (issue 13's per-frame budget)
+    P = out[[11, 12, 13, 14, 15, 16]].tolist()
+    UV = np.asarray(image_xy, np.float64)[[11, 12, 13, 14, 15, 16]].tolist()
+    W = np.asarray(world, np.float64)[[11, 12, 13, 14, 15, 16]].tolist()
+    f = (K.fx + K.fy) / 2.0
+    lo, hi = (math.cos(math.radians(x)) for x in _STRAIGHT_2D_DEG)
+    for s, e, w in ((0, 2, 4), (1, 3, 5)):  # left, right: shoulder, elbow, wrist rows
+        ax, ay = UV[e][0] - UV[s][0], UV[e][1] - UV[s][1]
+        bx, by = UV[w][0] - UV[e][0], UV[w][1] - UV[e][1]
+        la, lb = math.hypot(ax, ay), math.hypot(bx, by)
+        wa, wb = math.dist(W[e], W[s]), math.dist(W[w], W[e])
+        zs, ze, zw = P[s][2], P[e][2], P[w][2]
+        if not (min(la, lb, wa, wb) > _EPS and math.isfinite(zs + ze + zw)):
+            continue
+        straight = _s_smooth(((ax * bx + ay * by) / (la * lb) - hi) / (lo - hi))
+        shown = min(la * (zs + ze) / (2 * f * wa), lb * (ze + zw) / (2 * f * wb))
+        in_plane = _s_smooth((shown - _IN_PLANE[0]) / (_IN_PLANE[1] - _IN_PLANE[0]))
+        weight = straight * in_plane * _s_clip01(
+            (min(float(visibility[11 + e]), float(visibility[11 + w])) - 0.1) / 0.4)
+        if not weight > 0.0:
+            continue
+        t = la / (la + lb)
+        z = (1.0 - weight) * ze + weight * (zs + t * (zw - zs))
+        out[11 + e] = ((UV[e][0] - K.cx) * z / K.fx, (UV[e][1] - K.cy) * z / K.fy, z)
+    return out
+
+
 # ---------------------------------------------------------------- single-frame fast path
 # Speed (issue 13): the backend solves ONE skeleton per frame. The batched numpy IK above
 # spends ~1000 numpy calls on 3-vectors per frame (each a few microseconds of overhead for
@@ -665,6 +723,12 @@ def _s_twisted(G: _M3, axis: _V3, s_rest: _V3, s_obs: _V3, weight: float) -> _M3
 
 def _s_clip01(x: float) -> float:
     return min(max(x, 0.0), 1.0)
+
+
+def _s_smooth(x: float) -> float:
+    """:func:`_smoothstep` for one float."""
+    x = _s_clip01(x)
+    return x * x * (3.0 - 2.0 * x)
 
 
 def _s_bend_weight(a: _V3, b: _V3) -> float:
