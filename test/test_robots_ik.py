@@ -5,6 +5,7 @@ Real MuJoCo and mink on the CPU; no GPU, no rclpy. Whole file: a few seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from mocap_ros.teleop.task_retarget import (
     arm_length,
     target_orientation,
     target_position,
+    targets_from_features,
     tool_direction,
 )
 
@@ -391,3 +393,44 @@ def test_direction_fidelity_sweep(fr3_ik, fr3, fr3_map) -> None:
                 assert cos >= 0.9, (flexion, abduction, elbow, cos)
                 checked += 1
     assert checked >= 8
+
+
+def _angle_between(qa: np.ndarray, qb: np.ndarray) -> float:
+    """Rotation angle (rad) between two xyzw quaternions."""
+    return 2.0 * math.acos(min(1.0, abs(float(np.dot(qa, qb)))))
+
+
+def test_tool_orientation_does_not_flip_with_the_forearm_near_vertical(fr3_map) -> None:
+    """Issue 24 item 4: with the forearm pointing up (arm raised sideways, elbow bent 90 deg,
+    turned out: a wave) the shortest swing from 'hanging' is a half turn about an axis that
+    a small move spins around, so the tool target turned ~180 deg about its own axis."""
+    elbow = np.array([0.0, -0.5, 0.0])  # arm length 1: upper arm sideways, horizontal
+    quats = []
+    for tilt in ([0.05, 0.0], [0.0, 0.05], [-0.05, 0.0], [0.0, -0.05], [0.035, 0.035]):
+        fore = np.array([tilt[0], tilt[1], 1.0])
+        fore /= np.linalg.norm(fore)
+        features = np.concatenate([elbow + 0.5 * fore, elbow])
+        _, quat, _ = targets_from_features(features, fr3_map)
+        # the tool axis follows the forearm (the part that is well defined)...
+        assert tool_direction(quat) == pytest.approx(fore, abs=1e-6)
+        quats.append(quat)
+    # ...and 3 degrees of forearm motion turn the tool by a few degrees, not half a turn
+    worst = max(_angle_between(a, b) for a in quats for b in quats)
+    assert worst < math.radians(10), math.degrees(worst)
+
+
+def test_home_pull_gets_the_fr3_out_of_a_collision_boundary_minimum(fr3) -> None:
+    """Issue 24 item 1: where the FR3 ended after the wave (wrist bent, forearm 21 mm from
+    the flange, joint 1 swung right) the weak posture task left the QP at the collision
+    boundary with the rest target 212 mm away. Near rest the home pull takes over."""
+    stuck = np.array([-1.08, -0.58, 0.69, -2.81, -1.42, 3.74, 2.14])
+    params = IKParams(limit_margin=0.05, collision_margin=0.04, collision_detection=0.12)
+    results = {}
+    for pull in (IKParams.posture_cost, IKParams.rest_posture_cost):
+        ik = TaskIK(fr3, "tcp", params=dataclasses.replace(params, rest_posture_cost=pull),
+                    elbow_body="fr3_link4")
+        home_pos, home_quat = ik.site_pose(fr3.home)
+        q = _run(ik, stuck.copy(), home_pos, home_quat, steps=40, dt=0.15)
+        results[pull] = float(np.linalg.norm(ik.site_pose(q)[0] - home_pos))
+    assert results[IKParams.posture_cost] > 0.1  # without the pull: a real local minimum
+    assert results[IKParams.rest_posture_cost] < 0.005, results

@@ -258,3 +258,43 @@ def test_joint_mode_without_model_has_no_guard() -> None:
     jm, robot = TeleopRobot.from_yaml(CONFIG / "teleop_generic.yaml")
     assert robot is None and len(jm) > 0
     assert not math.isnan(float(jm.safe_pose[0]))
+
+
+def _blend(a: dict[str, float], b: dict[str, float], s: float) -> dict[str, float]:
+    """Angles a -> b, eased (zero speed at both ends), s in [0, 1]."""
+    s = 0.5 - 0.5 * math.cos(math.pi * min(max(s, 0.0), 1.0))
+    return {k: a.get(k, 0.0) + (b.get(k, 0.0) - a.get(k, 0.0)) * s for k in set(a) | set(b)}
+
+
+def _wave_then_rest(t: float, wave_angle: str) -> dict[str, float]:
+    """Issue 24 item 1: right arm raised sideways, elbow bent 90 deg, turned out 90 deg
+    (forearm pointing up), waving for 3 s, then back to rest by t = 8 s."""
+    raised = {"right_shoulder_abduction": math.pi / 2, "right_elbow_flexion": math.pi / 2,
+              "right_shoulder_rotation": math.pi / 2}
+    if t < 2.0:
+        return _blend({}, raised, t / 2.0)
+    if t < 3.0:
+        return raised
+    if t < 6.0:
+        return raised | {wave_angle: raised[wave_angle] + 0.4 * math.sin(2 * math.pi * (t - 3))}
+    return _blend(raised, {}, (t - 6.0) / 2.0)
+
+
+@pytest.mark.parametrize("wave_angle", ["right_elbow_flexion", "right_shoulder_abduction"])
+def test_fr3_task_mode_comes_home_after_a_wave(wave_angle: str) -> None:
+    """Issue 24 item 1: after the wave the differential IK sat at a self-collision boundary
+    (forearm vs flange, wrist bent) 180-220 mm from home, reporting `tracking`, forever.
+    The operator rests from t = 8 s: the tool must be within 30 mm of home by t = 11 s."""
+    ctl, robot = load("fr3", "task")
+    home = ctl.map.safe_pose.copy()
+    home_hand = robot.hand_positions(home)[0]
+    ctl.enable(0.0, home)
+    t, k = 0.0, 0
+    while t < 11.0 - 1e-9:
+        k += 1
+        t = k / RATE
+        ctl.on_pose(t, t, True, 1.0, angles_to_local_rotations(_wave_then_rest(t, wave_angle)))
+        out = ctl.step(t)
+        assert out is not None
+    off = float(np.linalg.norm(robot.hand_positions(out.positions)[0] - home_hand))
+    assert off <= 0.03, f"{off * 1000:.0f} mm from home 3 s after the operator came to rest"

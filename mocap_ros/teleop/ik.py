@@ -38,6 +38,15 @@ class IKParams:
     position_cost: float = 1.0  # per metre of end-effector error
     orientation_cost: float = 0.3  # per radian; used when a target orientation is given
     posture_cost: float = 0.01  # toward home, per radian
+    # Home pull near rest: the posture cost rises to `rest_posture_cost` as every target
+    # comes within `rest_radius` (m) of its site's home position (smoothly from
+    # `rest_fade`). Home reaches those targets exactly, so the pull costs no accuracy, and
+    # it is what gets the arm out of a joint-limit or collision-boundary local minimum
+    # when the operator rests (issue 24: the FR3 sat 210 mm from home at a self-collision
+    # boundary, the weak posture task unable to pull it around).
+    rest_posture_cost: float = 1.0
+    rest_radius: float = 0.05
+    rest_fade: float = 0.15
     elbow_cost: float = 0.05  # elbow hint, per metre
     damping: float = 1e-3  # Levenberg-Marquardt damping of the QP
     velocity_scale: float = 1.0  # fraction of the model's velocity limits the IK may use
@@ -58,6 +67,8 @@ class IKParams:
             "position_cost",
             "orientation_cost",
             "posture_cost",
+            "rest_posture_cost",
+            "rest_radius",
             "elbow_cost",
             "damping",
             "limit_margin",
@@ -75,6 +86,8 @@ class IKParams:
             raise ValueError("collision_detection must exceed collision_margin")
         if self.hard_margin > self.collision_margin:
             raise ValueError("hard_margin must not exceed collision_margin")
+        if not self.rest_fade > self.rest_radius:
+            raise ValueError("rest_fade must exceed rest_radius")
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,20 @@ class TaskIK:
         }
         self.posture = mink.PostureTask(self.model, cost=p.posture_cost)
         self.posture.set_target(self.home)
+        self.configuration.update(self.home)
+        self.home_positions = {s: self.configuration.data.site(s).xpos.copy() for s in sites}
+        # dofs that move each site (its body's ancestors' joints): each arm's home pull
+        # acts on its own chain; a shared joint (a waist) takes the weaker pull.
+        self._site_dofs: dict[str, np.ndarray] = {}
+        for s in sites:
+            mask = np.zeros(self.model.nv, dtype=bool)
+            body = int(self.model.site_bodyid[self.model.site(s).id])
+            while body > 0:
+                adr, num = int(self.model.body_dofadr[body]), int(self.model.body_dofnum[body])
+                if num > 0:
+                    mask[adr:adr + num] = True
+                body = int(self.model.body_parentid[body])
+            self._site_dofs[s] = mask
 
         elbows = (
             {sites[0]: elbow_body} if isinstance(elbow_body, str) else dict(elbow_body or {})
@@ -189,6 +216,28 @@ class TaskIK:
             raise ValueError(f"q must be {self.model.nq} finite numbers")
         return qa
 
+    def rest_weight(self, site: str, position: ArrayLike) -> float:
+        """1 when the site's target lies within `rest_radius` of its home position, 0
+        beyond `rest_fade`, smooth in between."""
+        p = self.params
+        far = float(np.linalg.norm(np.asarray(position, dtype=float).reshape(-1)
+                                   - self.home_positions[site]))
+        s = min(max((p.rest_fade - far) / (p.rest_fade - p.rest_radius), 0.0), 1.0)
+        return s * s * (3.0 - 2.0 * s)
+
+    def posture_costs(self, positions: Mapping[str, ArrayLike]) -> np.ndarray:
+        """Per-dof posture cost: `posture_cost`, raised toward `rest_posture_cost` on each
+        targeted site's chain by its `rest_weight` (the smallest where chains share a dof).
+        A site without a target gets no home pull beyond `posture_cost`."""
+        p = self.params
+        w = np.ones(self.model.nv)
+        for site, mask in self._site_dofs.items():
+            r = self.rest_weight(site, positions[site]) if site in positions else 0.0
+            w[mask] = np.minimum(w[mask], r)
+        touched = np.any(np.stack(list(self._site_dofs.values())), axis=0)
+        w[~touched] = 0.0
+        return p.posture_cost + (p.rest_posture_cost - p.posture_cost) * w
+
     # ------------------------------------------------------------------ solve
 
     def solve(
@@ -213,12 +262,16 @@ class TaskIK:
         dt: float,
         *,
         elbow_pos: Mapping[str, ArrayLike | None] | None = None,
+        orientation_weight: Mapping[str, float] | None = None,
     ) -> np.ndarray:
         """Next configuration moving each site toward (position, quaternion xyzw or None).
 
         Sites without a target only follow the posture task. Non-finite targets raise
         ValueError (the caller decides to hold). `q_current` outside the joint ranges is
         clipped into them first (measured joint states can overshoot by a hair).
+        ``orientation_weight`` (per site, [0, 1], default 1) scales the orientation cost:
+        the caller fades it out where its orientation target is ill-defined. The posture
+        cost follows `posture_costs` of the targets (the home pull near rest).
         """
         if not (math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be > 0, got {dt}")
@@ -245,6 +298,10 @@ class TaskIK:
                 if not (math.isfinite(n) and n > 1e-9):
                     raise ValueError(f"target quaternion for {site!r} must be 4 finite numbers")
                 task = self._pose_tasks[site]
+                w = 1.0 if orientation_weight is None else orientation_weight.get(site, 1.0)
+                if not (math.isfinite(w) and 0.0 <= w <= 1.0):
+                    raise ValueError(f"orientation weight for {site!r} must be in [0, 1]")
+                task.set_orientation_cost(self.params.orientation_cost * w)
                 rot = mink.SO3(quat_xyzw_to_wxyz(qa / n))
             task.set_target(mink.SE3.from_rotation_and_translation(rot, pa))
             tasks.append(task)
@@ -255,6 +312,7 @@ class TaskIK:
                     et = self._elbow_tasks[site]
                     et.set_target(mink.SE3.from_translation(ea))
                     tasks.append(et)
+        self.posture.set_cost(self.posture_costs({s: t[0] for s, t in targets.items()}))
         self.configuration.update(q0)
         v = mink.solve_ik(
             self.configuration,

@@ -63,6 +63,7 @@ from mocap_ros.teleop.task_retarget import (
     FEATURES_PER_ARM,
     RetargetError,
     TaskMap,
+    orientation_weight,
     targets_from_features,
 )
 
@@ -236,13 +237,16 @@ class TeleopRobot:
             raise RetargetError(f"expected {self.n_features} features, got {f.shape}")
         targets: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         hints: dict[str, np.ndarray | None] = {}
+        weights: dict[str, float] = {}
         for k, arm in enumerate(self.arms):
-            pos, quat, hint = targets_from_features(
-                f[k * FEATURES_PER_ARM:(k + 1) * FEATURES_PER_ARM], arm.tmap)
+            fk = f[k * FEATURES_PER_ARM:(k + 1) * FEATURES_PER_ARM]
+            pos, quat, hint = targets_from_features(fk, arm.tmap)
             targets[arm.spec.ee_site] = (pos, quat if arm.spec.orientation else None)
             hints[arm.spec.ee_site] = hint
+            weights[arm.spec.ee_site] = orientation_weight(fk[:3] - fk[3:])
         try:
-            q = self.ik.solve_many(self.to_model(q_map), targets, dt, elbow_pos=hints)
+            q = self.ik.solve_many(self.to_model(q_map), targets, dt, elbow_pos=hints,
+                                   orientation_weight=weights)
         except Exception as exc:  # mink's NoSolutionFound, a ValueError on bad input
             raise RetargetError(f"IK failed: {exc}") from exc
         return self.from_model(q)
