@@ -434,3 +434,22 @@ def test_home_pull_gets_the_fr3_out_of_a_collision_boundary_minimum(fr3) -> None
         results[pull] = float(np.linalg.norm(ik.site_pose(q)[0] - home_pos))
     assert results[IKParams.posture_cost] > 0.1  # without the pull: a real local minimum
     assert results[IKParams.rest_posture_cost] < 0.005, results
+
+
+@pytest.mark.parametrize("offset", [[0.2, 0.0, 0.0], [0.0, -0.2, 0.1]])
+def test_escape_reseeds_from_home_out_of_a_local_minimum(fr3, offset) -> None:
+    """Issue 24: away from rest the home pull is off, and from the configuration the wave
+    left the QP stays 150-200 mm from a target that home reaches. The home-seeded second
+    chain finds it; the way there keeps every limit and the margin (`_run` checks)."""
+    stuck = np.array([-1.08, -0.58, 0.69, -2.81, -1.42, 3.74, 2.14])
+    params = IKParams(limit_margin=0.05, collision_margin=0.04, collision_detection=0.12)
+    errors = {}
+    for escape in (False, True):
+        ik = TaskIK(fr3, "tcp", params=dataclasses.replace(params, escape=escape),
+                    elbow_body="fr3_link4")
+        home_pos, home_quat = ik.site_pose(fr3.home)
+        target = home_pos + np.asarray(offset)
+        _run(ik, stuck.copy(), target, home_quat, steps=60, dt=0.15)
+        errors[escape] = (ik.last.position_error, ik.escapes)
+    assert errors[False][0] > 0.1 and errors[False][1] == 0  # a real local minimum
+    assert errors[True][0] < 0.005 and errors[True][1] >= 1, errors

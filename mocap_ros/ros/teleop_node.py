@@ -360,6 +360,7 @@ class TeleopNode(Node):
         status.operator_resume = self.settings.operator_resume
         if out is None:
             status.mode, status.reason, status.tracking = "disabled", "disabled", False
+            status.target_error = -1.0
             if fingers is not None and fingers[3]:  # the arm rests, fingers still brake
                 n = len(self.joint_map)
                 self._publish_command(fingers[0], fingers[1], fingers[2], status.header.stamp,
@@ -369,6 +370,7 @@ class TeleopNode(Node):
         status.mode = out.status.mode
         status.reason = out.status.reason or ""
         status.tracking = out.status.tracking
+        status.target_error = float(out.status.target_error)
         status.command = [float(v) for v in out.positions]
         if fingers is None:
             self._publish_command(out.positions, out.velocities, out.dt, status.header.stamp)

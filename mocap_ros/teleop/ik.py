@@ -61,6 +61,20 @@ class IKParams:
     # itself, like TeleopController with a robot, need not pay for it twice).
     final_guard: bool = True
     solver: str = "daqp"
+    # Escape from local minima away from rest (joint limits, collision boundaries): once
+    # the worst site error has stayed above `escape_error` (m) without improving by
+    # `escape_progress` (m) for `escape_after` seconds, a second IK chain starts from home
+    # and runs `escape_iterations` QP steps on the same targets, one per call (so a call
+    # costs at most two QPs). If it ends with less than `escape_gain` times the current
+    # error, its configuration becomes the posture target (cost `rest_posture_cost`) that
+    # the QP walks to, under every limit, until the error is down or the target moved
+    # away; a seed that did not help is not retried until the target moves.
+    escape: bool = True
+    escape_error: float = 0.03
+    escape_progress: float = 0.005
+    escape_after: float = 0.5
+    escape_iterations: int = 12
+    escape_gain: float = 0.5
 
     def __post_init__(self) -> None:
         for name in (
@@ -194,6 +208,17 @@ class TaskIK:
             dofs = [int(self.model.jnt_dofadr[self.model.joint(n).id]) for n in frozen_joints]
             self.constraints.append(mink.DofFreezingTask(self.model, dof_indices=dofs))
         self.last = IKStatus(False, math.inf, None, math.nan)
+        self.escapes = 0  # seeds adopted (since construction)
+        self._reset_escape()
+
+    def _reset_escape(self) -> None:
+        self._stuck_s, self._stuck_ref = 0.0, math.inf
+        self._shadow: np.ndarray | None = None
+        self._shadow_left = 0
+        self._seed: np.ndarray | None = None  # posture target while escaping
+        self._seed_err = math.inf
+        self._seed_targets: dict[str, np.ndarray] = {}
+        self._failed_targets: dict[str, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -248,11 +273,13 @@ class TaskIK:
         dt: float,
         *,
         elbow_pos: ArrayLike | None = None,
+        elapsed: float | None = None,
     ) -> np.ndarray:
         """One IK step for the first end-effector site (see `solve_many`)."""
         return self.solve_many(
             q_current, {self.sites[0]: (target_pos, target_quat)}, dt,
             elbow_pos={self.sites[0]: elbow_pos} if elbow_pos is not None else None,
+            elapsed=elapsed,
         )
 
     def solve_many(
@@ -263,6 +290,7 @@ class TaskIK:
         *,
         elbow_pos: Mapping[str, ArrayLike | None] | None = None,
         orientation_weight: Mapping[str, float] | None = None,
+        elapsed: float | None = None,
     ) -> np.ndarray:
         """Next configuration moving each site toward (position, quaternion xyzw or None).
 
@@ -272,6 +300,9 @@ class TaskIK:
         ``orientation_weight`` (per site, [0, 1], default 1) scales the orientation cost:
         the caller fades it out where its orientation target is ill-defined. The posture
         cost follows `posture_costs` of the targets (the home pull near rest).
+        ``elapsed``: seconds since the previous call (default `dt`), for the escape's
+        timing (see IKParams): a caller planning `dt` ahead every control period passes
+        the period.
         """
         if not (math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be > 0, got {dt}")
@@ -312,18 +343,20 @@ class TaskIK:
                     et = self._elbow_tasks[site]
                     et.set_target(mink.SE3.from_translation(ea))
                     tasks.append(et)
-        self.posture.set_cost(self.posture_costs({s: t[0] for s, t in targets.items()}))
-        self.configuration.update(q0)
-        v = mink.solve_ik(
-            self.configuration,
-            tasks,
-            dt,
-            self.params.solver,
-            damping=self.params.damping,
-            limits=self.limits,
-            constraints=self.constraints or None,
-        )
-        q_next = np.clip(self.configuration.integrate(v, dt), self.lower, self.upper)
+        positions = {s: np.asarray(t[0], dtype=float).reshape(-1) for s, t in targets.items()}
+        home_costs = self.posture_costs(positions)
+        if self._seed is not None and self._moved(positions, self._seed_targets):
+            self._seed = None  # the operator went elsewhere: that seed was for another target
+        if self._seed is not None:
+            self.posture.set_target(self._seed)
+            self.posture.set_cost(np.maximum(home_costs, self.params.rest_posture_cost))
+        else:
+            self.posture.set_cost(home_costs)
+        try:
+            q_next = self._qp_step(q0, tasks, dt)
+        finally:
+            self.posture.set_target(self.home)
+        self.posture.set_cost(home_costs)
 
         # Final guard, independent of the QP's linearisation.
         # tol 0.01 of a step that is itself at most ~0.03 rad: the bisection is short.
@@ -334,8 +367,72 @@ class TaskIK:
             q_out, scaled = q_next, False
         # Reported up to the QP's detection distance (farther reads as that distance).
         d, pair = self.checker.min_distance(q_out, self.params.collision_detection)
-        err = math.nan
-        if first_pos is not None and first_site is not None:
-            err = float(np.linalg.norm(self.site_pose(q_out, first_site)[0] - first_pos))
+        errs = self._site_errors(q_out, positions)
+        err = errs.get(first_site, math.nan) if first_site is not None else math.nan
         self.last = IKStatus(scaled, d, pair, err)
+        if self.params.escape and errs:
+            self._escape(tasks, positions, max(errs.values()), dt,
+                         dt if elapsed is None else float(elapsed))
         return q_out
+
+    def _qp_step(self, q0: np.ndarray, tasks: list[mink.Task], dt: float) -> np.ndarray:
+        self.configuration.update(q0)
+        v = mink.solve_ik(
+            self.configuration,
+            tasks,
+            dt,
+            self.params.solver,
+            damping=self.params.damping,
+            limits=self.limits,
+            constraints=self.constraints or None,
+        )
+        return np.clip(self.configuration.integrate(v, dt), self.lower, self.upper)
+
+    def _site_errors(self, q: np.ndarray, positions: Mapping[str, np.ndarray]
+                     ) -> dict[str, float]:
+        self.configuration.update(q)
+        data = self.configuration.data
+        return {s: float(np.linalg.norm(data.site(s).xpos - x)) for s, x in positions.items()}
+
+    @staticmethod
+    def _moved(now: Mapping[str, np.ndarray], then: Mapping[str, np.ndarray],
+               tol: float = 0.02) -> bool:
+        return set(now) != set(then) or any(
+            float(np.linalg.norm(now[s] - then[s])) > tol for s in now)
+
+    def _escape(self, tasks: list[mink.Task], positions: dict[str, np.ndarray],
+                err: float, dt: float, elapsed: float) -> None:
+        """Stuck detection and the home-seeded second chain (see IKParams.escape)."""
+        p = self.params
+        if self._seed is not None:
+            if err <= max(p.escape_error, self._seed_err + 0.01):
+                self._seed = None  # arrived (or as close as the seed gets)
+            return
+        if err <= p.escape_error or err < self._stuck_ref - p.escape_progress:
+            self._stuck_s, self._stuck_ref = 0.0, err
+        else:
+            self._stuck_s += max(elapsed, 0.0)
+        if (self._shadow is None and self._stuck_s > p.escape_after
+                and (self._failed_targets is None
+                     or self._moved(positions, self._failed_targets))):
+            self._shadow, self._shadow_left = self.home.copy(), p.escape_iterations
+        if self._shadow is None:
+            return
+        try:
+            self._shadow = self._qp_step(self._shadow, tasks, dt)
+        except mink.NoSolutionFound:  # this seed leads nowhere: drop it
+            self._shadow = None
+            return
+        self._shadow_left -= 1
+        if self._shadow_left > 0:
+            return
+        seed_err = max(self._site_errors(self._shadow, positions).values())
+        if seed_err < p.escape_gain * err:
+            self._seed, self._seed_err = self._shadow, seed_err
+            self._seed_targets = {s: x.copy() for s, x in positions.items()}
+            self._failed_targets = None
+            self.escapes += 1
+        else:
+            self._failed_targets = {s: x.copy() for s, x in positions.items()}
+        self._shadow = None
+        self._stuck_s, self._stuck_ref = 0.0, err

@@ -18,6 +18,8 @@ these optional sections::
       ik_margin: 0.04         # m the IK's collision constraints keep (> collision_margin)
       horizon: 0.15           # s of motion one IK step plans ahead (see below)
       frozen: []              # map joints the IK must leave at home
+      unreachable_distance: 0.05  # m: a tool this far off its target ...
+      unreachable_time: 0.5       # s: ... for this long is reported "unreachable"
       arms:
         - side: right         # the operator's arm (after `mirror`)
           ee_site: tcp        # model site that follows the operator's wrist
@@ -69,7 +71,8 @@ from mocap_ros.teleop.task_retarget import (
 
 RETARGET_MODES: tuple[str, ...] = ("joint", "task")
 _MODEL_KEYS = ("source", "floor", "floor_height", "table", "collision_margin")
-_TASK_KEYS = ("reach", "base_rotation_rpy", "ik_margin", "horizon", "frozen", "arms")
+_TASK_KEYS = ("reach", "base_rotation_rpy", "ik_margin", "horizon", "frozen", "arms",
+              "unreachable_distance", "unreachable_time")
 _ARM_KEYS = ("side", "ee_site", "elbow_body", "orientation")
 
 
@@ -100,6 +103,10 @@ class TaskSpec:
     ik_margin: float = 0.04
     horizon: float = 0.15
     frozen: tuple[str, ...] = ()
+    # the controller reports "unreachable" (not "tracking") once some tool has been more
+    # than unreachable_distance (m) off its target for longer than unreachable_time (s)
+    unreachable_distance: float = 0.05
+    unreachable_time: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -225,8 +232,10 @@ class TeleopRobot:
     def n_features(self) -> int:
         return FEATURES_PER_ARM * len(self.arms)
 
-    def solve(self, q_map: ArrayLike, features: ArrayLike, dt: float) -> np.ndarray:
-        """One IK step (task mode): the map-order configuration `dt` seconds ahead.
+    def solve(self, q_map: ArrayLike, features: ArrayLike, dt: float,
+              elapsed: float | None = None) -> np.ndarray:
+        """One IK step (task mode): the map-order configuration `dt` seconds ahead;
+        `elapsed`: seconds since the previous call (the IK's escape timing, default dt).
 
         Raises RetargetError when the features give no target or the QP has no solution.
         """
@@ -246,10 +255,24 @@ class TeleopRobot:
             weights[arm.spec.ee_site] = orientation_weight(fk[:3] - fk[3:])
         try:
             q = self.ik.solve_many(self.to_model(q_map), targets, dt, elbow_pos=hints,
-                                   orientation_weight=weights)
+                                   orientation_weight=weights, elapsed=elapsed)
         except Exception as exc:  # mink's NoSolutionFound, a ValueError on bad input
             raise RetargetError(f"IK failed: {exc}") from exc
         return self.from_model(q)
+
+    def target_error(self, q_map: ArrayLike, features: ArrayLike) -> float:
+        """Largest distance (m) between an end effector at q and its position target
+        (task mode); NaN when the features give no target."""
+        f = np.asarray(features, dtype=float).reshape(-1)
+        if f.shape != (self.n_features,) or not np.all(np.isfinite(f)):
+            return math.nan
+        try:
+            want = [targets_from_features(f[k * FEATURES_PER_ARM:(k + 1) * FEATURES_PER_ARM],
+                                          arm.tmap)[0] for k, arm in enumerate(self.arms)]
+        except RetargetError:
+            return math.nan
+        return float(np.max(np.linalg.norm(self.hand_positions(q_map) - np.array(want),
+                                           axis=1)))
 
     def hand_positions(self, q_map: ArrayLike) -> np.ndarray:
         """(n_arms, 3) end-effector positions at q (task mode), base frame."""
@@ -329,6 +352,11 @@ class TeleopRobot:
             ik_margin=_num(raw.get("ik_margin", 0.04), f"{where}.ik_margin", positive=True),
             horizon=_num(raw.get("horizon", 0.15), f"{where}.horizon", positive=True),
             frozen=tuple(frozen),
+            unreachable_distance=_num(
+                raw.get("unreachable_distance", TaskSpec.unreachable_distance),
+                f"{where}.unreachable_distance", positive=True),
+            unreachable_time=_num(raw.get("unreachable_time", TaskSpec.unreachable_time),
+                                  f"{where}.unreachable_time", positive=True),
         )
 
     @classmethod
