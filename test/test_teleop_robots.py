@@ -28,7 +28,7 @@ import pytest
 
 from mocap_ros.robots.collision import CollisionChecker
 from mocap_ros.teleop.angles import angles_to_local_rotations
-from mocap_ros.teleop.controller import TeleopController
+from mocap_ros.teleop.controller import StepResult, TeleopController
 from mocap_ros.teleop.retarget import JointMapError
 from mocap_ros.teleop.robot_setup import TeleopRobot
 from mocap_ros.teleop.safety import SafetyParams
@@ -74,7 +74,33 @@ def load(name: str, mode: str) -> tuple[TeleopController, TeleopRobot]:
     return ctl, robot
 
 
+REACHED = 0.03  # m: a pose whose tool ends this close to its target counts as reached
+HOME_IK_STEPS = 20  # from-home scoring: IK steps of `horizon` seconds (3 s of IK motion)
+REST_S = 3.0  # after each block of the path the operator rests: home within this time
+
+
+def _angles(pose: tuple[float, ...]) -> dict[str, float]:
+    out = {}
+    for side in ("left", "right"):
+        out |= dict(zip((f"{side}_shoulder_flexion", f"{side}_shoulder_abduction",
+                         f"{side}_shoulder_rotation", f"{side}_elbow_flexion"), pose,
+                        strict=True))
+    return out
+
+
+def _target_errors(robot: TeleopRobot, q: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """Per arm: tool-to-target distance (m) at q (an independent FK of the command)."""
+    hands = robot.hand_positions(q)
+    return np.array([np.linalg.norm(hands[k] - targets_from_features(
+        features[k * FEATURES_PER_ARM:(k + 1) * FEATURES_PER_ARM], arm.tmap)[0])
+        for k, arm in enumerate(robot.arms)])
+
+
 def sweep(name: str, mode: str) -> dict[str, object]:
+    """The serpentine path through POSES. Task mode also scores every pose: the tool's
+    distance to its target at the end of the pose's window along the path, and after
+    HOME_IK_STEPS IK steps from home (reachable or not); and at the end of each flexion
+    block (48 poses) the operator ramps to rest: the tool must be home within REST_S."""
     ctl, robot = load(name, mode)
     jm = ctl.map
     checker = CollisionChecker(robot.robot, margin=robot.margin)  # independent of the guard
@@ -86,14 +112,20 @@ def sweep(name: str, mode: str) -> dict[str, object]:
     in_collision: list[tuple[tuple[float, ...], float]] = []
     outside = 0
     cosines: list[float] = []
-    reached = 0
+    path_err: list[float] = []  # per pose and arm, task mode
+    home_err: list[float] = []
+    back_home: list[float] = []  # per rest: tool distance from home REST_S after resting
     step_no = 0
     too_fast = 0  # consecutive commands further apart than the velocity limit allows
     last_q = home
-    for pose in POSES:
-        quats = arm_pose(*pose)
+    prev_pose: tuple[float, ...] | None = None
+    rest_pose = (0.0, 0.0, 0.0, 0.0)
+
+    def stream(quats: np.ndarray, pose: tuple[float, ...], steps: int,
+               settle: bool) -> StepResult:
+        nonlocal t, step_no, commands, outside, too_fast, last_q
         prev = None
-        for _ in range(MAX_STEPS):
+        for _ in range(steps):
             t += dt
             if step_no % 2 == 0:
                 ctl.on_pose(t, t, True, 1.0, quats)
@@ -110,26 +142,58 @@ def sweep(name: str, mode: str) -> dict[str, object]:
             d = checker.min_distance(robot.to_model(q), robot.margin + 1e-3)[0]
             if d < robot.margin - 1e-9:
                 in_collision.append((pose, d))
-            if prev is not None and np.max(np.abs(q - prev)) < 2e-4 and np.max(
+            if settle and prev is not None and np.max(np.abs(q - prev)) < 2e-4 and np.max(
                     np.abs(out.velocities)) < 1e-2:
                 break
             prev = q
+        return out
+
+    def ramp(a: tuple[float, ...], b: tuple[float, ...]) -> None:
+        """Operator moves a -> b over 1 s (within the gate's jump limit)."""
+        n = int(RATE)
+        for i in range(1, n + 1):
+            mid = _blend(_angles(a), _angles(b), i / n)
+            stream(angles_to_local_rotations(mid), b, 1, settle=False)
+
+    for i, pose in enumerate(POSES):
+        if mode == "task" and prev_pose is not None and pose[0] != prev_pose[0]:
+            # end of a flexion block: rest, then back to where the path goes on
+            ramp(prev_pose, rest_pose)
+            out = stream(REST, rest_pose, int(REST_S * RATE), settle=False)
+            back_home.append(float(np.max(np.linalg.norm(
+                robot.hand_positions(out.positions) - home_hands, axis=1))))
+            ramp(rest_pose, pose)
+        quats = arm_pose(*pose)
+        out = stream(quats, pose, MAX_STEPS, settle=True)
+        prev_pose = pose
         if mode == "task":
             assert home_hands is not None
             features = ctl._features(quats)  # what the controller follows for this pose
+            errs = _target_errors(robot, out.positions, features)
+            path_err += errs.tolist()
+            q = home.copy()
+            for _ in range(HOME_IK_STEPS):
+                q = robot.solve(q, features, robot.task.horizon)
+            home_err += _target_errors(robot, q, features).tolist()
             hands = robot.hand_positions(out.positions)
             for k, arm in enumerate(robot.arms):
                 target, _, _ = targets_from_features(
                     features[k * FEATURES_PER_ARM:(k + 1) * FEATURES_PER_ARM], arm.tmap)
                 want = target - arm.tmap.home_position
                 got = hands[k] - home_hands[k]
-                if np.linalg.norm(want) < 0.05 or np.linalg.norm(hands[k] - target) > 0.03:
+                if np.linalg.norm(want) < 0.05 or errs[k] > REACHED:
                     continue  # at rest, or out of reach / blocked by a collision
-                reached += 1
                 cosines.append(float(got @ want / (np.linalg.norm(got) * np.linalg.norm(want))))
+        if i == len(POSES) - 1 and mode == "task":
+            ramp(pose, rest_pose)
+            out = stream(REST, rest_pose, int(REST_S * RATE), settle=False)
+            back_home.append(float(np.max(np.linalg.norm(
+                robot.hand_positions(out.positions) - home_hands, axis=1))))
+    pe, he = np.asarray(path_err), np.asarray(home_err)
     return {"commands": commands, "collisions": in_collision, "outside": outside,
-            "too_fast": too_fast,
-            "cosines": cosines, "reached": reached, "cuts": ctl.collision_cuts}
+            "too_fast": too_fast, "cosines": cosines, "cuts": ctl.collision_cuts,
+            "reached_path": int(np.sum(pe <= REACHED)), "reached_home": int(np.sum(he <= REACHED)),
+            "path_err": pe, "home_err": he, "back_home": back_home}
 
 
 def test_the_sweep_has_288_distinct_neighbouring_poses() -> None:
@@ -155,12 +219,19 @@ def test_task_mode_sweep_collision_free_and_direction_faithful(name: str) -> Non
     r = sweep(name, "task")
     assert r["too_fast"] == 0
     cos = np.asarray(r["cosines"])
-    print(name, "task", {k: (len(v) if isinstance(v, list) else v) for k, v in r.items()},
-          "cos min", cos.min() if cos.size else None)
+    pe, he = r["path_err"], r["home_err"]
+    print(name, "task", {k: v for k, v in r.items() if not isinstance(v, list | np.ndarray)},
+          f"of {pe.size} pose-arms; cos min", cos.min() if cos.size else None,
+          "| unreached along the path, mm to target: median",
+          np.median(pe[pe > REACHED]) * 1000 if np.any(pe > REACHED) else None,
+          "max", pe.max() * 1000, "| from home: max", he.max() * 1000,
+          "| back home, mm:", np.round(np.asarray(r["back_home"]) * 1000, 1))
     assert r["outside"] == 0
     assert r["collisions"] == [], r["collisions"][:5]
-    assert r["reached"] >= 40  # enough reachable poses for the direction check to mean much
+    assert r["reached_path"] >= 40  # enough reachable poses for the direction check
     assert np.all(cos >= 0.9), np.sort(cos)[:5]
+    # every block of the path ends with the operator at rest: the robot comes home
+    assert max(r["back_home"]) <= REACHED, r["back_home"]
 
 
 @pytest.mark.parametrize(("name", "mode"), [("fr3", "task"), ("fr3", "joint"),
@@ -298,3 +369,45 @@ def test_fr3_task_mode_comes_home_after_a_wave(wave_angle: str) -> None:
         assert out is not None
     off = float(np.linalg.norm(robot.hand_positions(out.positions)[0] - home_hand))
     assert off <= 0.03, f"{off * 1000:.0f} mm from home 3 s after the operator came to rest"
+
+
+def test_task_mode_never_reports_tracking_far_off_target(tmp_path: Path) -> None:
+    """Issue 24 item 1: `tracking` was reported with the tool hundreds of mm off target.
+    A target beyond the FR3's reach (reach doubled, arm raised high): after at most
+    unreachable_time with the tool more than unreachable_distance off, the status says
+    "unreachable" with the distance, while the arm keeps moving toward the target."""
+    import yaml
+
+    data = yaml.safe_load((CONFIG / "teleop_fr3.yaml").read_text())
+    data["task"]["reach"] = 0.7
+    path = tmp_path / "fr3_far.yaml"
+    path.write_text(yaml.safe_dump(data))
+    jm, robot = TeleopRobot.from_yaml(path)
+    assert robot is not None and robot.task is not None
+    limit, patience = robot.task.unreachable_distance, robot.task.unreachable_time
+    ctl = TeleopController(jm, rate_hz=RATE, robot=robot)
+    ctl.enable(0.0, jm.safe_pose)
+    far = angles_to_local_rotations({"right_shoulder_flexion": 2.4})
+    off_since = None
+    reasons = []
+    errors = []
+    t = 0.0
+    for k in range(1, int(4 * RATE)):
+        t = k / RATE
+        # ramp in over 1 s (the gate's jump check), then hold the far pose
+        s = min(t, 1.0)
+        ctl.on_pose(t, t, True, 1.0, angles_to_local_rotations(
+            {"right_shoulder_flexion": 2.4 * s}) if s < 1.0 else far)
+        out = ctl.step(t)
+        assert out is not None and ctl.target is not None
+        err = robot.target_error(out.positions, ctl.target)  # measured here, not reported
+        errors.append(err)
+        off_since = (off_since if off_since is not None else t) if err > limit else None
+        if out.status.tracking:
+            assert off_since is None or t - off_since <= patience + 1.5 / RATE, (t, err)
+        else:
+            assert out.status.reason == "unreachable" and out.status.mode == "limited"
+            assert out.status.target_error == pytest.approx(err, abs=1e-9)
+        reasons.append(out.status.reason)
+    assert reasons[-1] == "unreachable" and errors[-1] > 0.2
+    assert errors[-1] < errors[int(1.2 * RATE)] - 0.1  # it kept going toward the target
