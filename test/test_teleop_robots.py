@@ -19,6 +19,7 @@ solve per step) ~25-30 s each, marked `slow` (still part of `make test`).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from pathlib import Path
@@ -106,6 +107,11 @@ def sweep(name: str, mode: str) -> dict[str, object]:
     checker = CollisionChecker(robot.robot, margin=robot.margin)  # independent of the guard
     home = jm.safe_pose.copy()
     home_hands = robot.hand_positions(home) if mode == "task" else None
+    # from-home scoring on its own IK (the controller's keeps its escape state); without
+    # the escape, whose seed is home itself there
+    scorer = load(name, mode)[1] if mode == "task" else robot
+    if scorer.ik is not None:
+        scorer.ik.params = dataclasses.replace(scorer.ik.params, escape=False)
     ctl.enable(0.0, home)
     t, dt = 0.0, 1.0 / RATE
     commands = 0
@@ -173,7 +179,7 @@ def sweep(name: str, mode: str) -> dict[str, object]:
             path_err += errs.tolist()
             q = home.copy()
             for _ in range(HOME_IK_STEPS):
-                q = robot.solve(q, features, robot.task.horizon)
+                q = scorer.solve(q, features, robot.task.horizon)
             home_err += _target_errors(robot, q, features).tolist()
             hands = robot.hand_positions(out.positions)
             for k, arm in enumerate(robot.arms):

@@ -64,16 +64,17 @@ class IKParams:
     # Escape from local minima away from rest (joint limits, collision boundaries): once
     # the worst site error has stayed above `escape_error` (m) without improving by
     # `escape_progress` (m) for `escape_after` seconds, a second IK chain starts from home
-    # and runs `escape_iterations` QP steps on the same targets, one per call (so a call
-    # costs at most two QPs). If it ends with less than `escape_gain` times the current
-    # error, its configuration becomes the posture target (cost `rest_posture_cost`) that
+    # and runs `escape_iterations` QP steps of twice the call's dt on the same targets,
+    # one per call (so a call costs at most two QPs). If it ends with less than
+    # `escape_gain` times the current error, its configuration becomes the posture
+    # target (cost `rest_posture_cost`) that
     # the QP walks to, under every limit, until the error is down or the target moved
     # away; a seed that did not help is not retried until the target moves.
     escape: bool = True
     escape_error: float = 0.03
     escape_progress: float = 0.005
-    escape_after: float = 0.5
-    escape_iterations: int = 12
+    escape_after: float = 0.25
+    escape_iterations: int = 8
     escape_gain: float = 0.5
 
     def __post_init__(self) -> None:
@@ -209,6 +210,7 @@ class TaskIK:
             self.constraints.append(mink.DofFreezingTask(self.model, dof_indices=dofs))
         self.last = IKStatus(False, math.inf, None, math.nan)
         self.escapes = 0  # seeds adopted (since construction)
+        self.seed_steps = 0  # QP steps of the second chain (its cost, since construction)
         self._reset_escape()
 
     def _reset_escape(self) -> None:
@@ -418,8 +420,9 @@ class TaskIK:
             self._shadow, self._shadow_left = self.home.copy(), p.escape_iterations
         if self._shadow is None:
             return
+        self.seed_steps += 1
         try:
-            self._shadow = self._qp_step(self._shadow, tasks, dt)
+            self._shadow = self._qp_step(self._shadow, tasks, 2.0 * dt)
         except mink.NoSolutionFound:  # this seed leads nowhere: drop it
             self._shadow = None
             return
