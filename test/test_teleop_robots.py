@@ -13,8 +13,14 @@ and limits in half the steps); poses arrive every other step (12.5 Hz, a slow ca
 SafetyParams.max_jump is 1.5 rad because a serpentine turn can change two angles at once
 by a grid step; the gate's own rules are tested elsewhere.
 
+Task mode also scores every pose, reached or not (issue 24): the tool's distance to its
+target at the end of the pose's window along the path, and after HOME_IK_STEPS IK steps
+from home; after each flexion block and at the end the operator ramps to rest and the
+tool must be home within 30 mm 3 s later.
+
 Cost on the 2-core AMD EPYC: joint-mode sweeps ~10 s each; task-mode sweeps (an IK
-solve per step) ~25-30 s each, marked `slow` (still part of `make test`).
+solve per step) ~28 s CPU each (from-home scoring and the rests included; 18 s before
+they were added), marked `slow` (still part of `make test`).
 """
 
 from __future__ import annotations

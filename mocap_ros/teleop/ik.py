@@ -3,7 +3,12 @@
 `TaskIK.solve(q, target_pos, target_quat, dt)` returns the next joint configuration:
 
 * frame task on the end-effector site (position + optional orientation, weighted);
-* posture task toward home (regularises the null space of redundant arms);
+* posture task toward home (regularises the null space of redundant arms), raised per
+  arm as its target nears home (`IKParams.rest_posture_cost`): the home pull that brings
+  the arm back out of joint-limit / collision-boundary minima when the operator rests;
+* escape from such minima away from rest: a second chain seeded at home, run one QP per
+  call only while the error stays large, whose answer becomes the posture target when it
+  does better (`IKParams.escape`);
 * optional elbow hint: a position task on an elbow body with a small weight, which for a
   7-DoF arm picks the swivel angle without fighting the hand target;
 * limits: joint ranges (kept `limit_margin` inside), joint velocities (the model's velocity
@@ -67,9 +72,10 @@ class IKParams:
     # and runs `escape_iterations` QP steps of twice the call's dt on the same targets,
     # one per call (so a call costs at most two QPs). If it ends with less than
     # `escape_gain` times the current error, its configuration becomes the posture
-    # target (cost `rest_posture_cost`) that
-    # the QP walks to, under every limit, until the error is down or the target moved
-    # away; a seed that did not help is not retried until the target moves.
+    # target (cost `rest_posture_cost`) that the QP walks to, under every limit, until
+    # the error is down or the target moved away; a seed that did not help is not
+    # retried until the target moves. The caller's rate limiter walks to whatever the QP
+    # proposes: a seed is never a jump.
     escape: bool = True
     escape_error: float = 0.03
     escape_progress: float = 0.005
@@ -103,6 +109,12 @@ class IKParams:
             raise ValueError("hard_margin must not exceed collision_margin")
         if not self.rest_fade > self.rest_radius:
             raise ValueError("rest_fade must exceed rest_radius")
+        for name in ("escape_error", "escape_progress", "escape_after"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0.0):
+                raise ValueError(f"IKParams.{name} must be finite and >= 0, got {v}")
+        if self.escape_iterations < 1 or not (0.0 < self.escape_gain <= 1.0):
+            raise ValueError("escape_iterations must be >= 1 and escape_gain in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,7 @@ class TaskIK:
                     mask[adr:adr + num] = True
                 body = int(self.model.body_parentid[body])
             self._site_dofs[s] = mask
+        self._arm_dofs = np.any(np.stack(list(self._site_dofs.values())), axis=0)
 
         elbows = (
             {sites[0]: elbow_body} if isinstance(elbow_body, str) else dict(elbow_body or {})
@@ -261,8 +274,7 @@ class TaskIK:
         for site, mask in self._site_dofs.items():
             r = self.rest_weight(site, positions[site]) if site in positions else 0.0
             w[mask] = np.minimum(w[mask], r)
-        touched = np.any(np.stack(list(self._site_dofs.values())), axis=0)
-        w[~touched] = 0.0
+        w[~self._arm_dofs] = 0.0
         return p.posture_cost + (p.rest_posture_cost - p.posture_cost) * w
 
     # ------------------------------------------------------------------ solve
