@@ -423,3 +423,25 @@ def test_task_mode_never_reports_tracking_far_off_target(tmp_path: Path) -> None
         reasons.append(out.status.reason)
     assert reasons[-1] == "unreachable" and errors[-1] > 0.2
     assert errors[-1] < errors[int(1.2 * RATE)] - 0.1  # it kept going toward the target
+
+
+def test_g1_task_mode_comes_home_from_a_raised_pose() -> None:
+    """Issue 24, the G1's stuck-at-rest case: both arms raised forward-sideways, turned
+    out, elbows bent, then rest. With the IK's collision margin (0.04) above the home's own
+    clearance (38.7 mm, upper arm to wrist roll drive) the QP stopped both hands 45 mm
+    short of home, for good. Home within 30 mm 3 s after the operator rests."""
+    ctl, robot = load("g1", "task")
+    home = ctl.map.safe_pose.copy()
+    home_hands = robot.hand_positions(home)
+    ctl.enable(0.0, home)
+    raised = _angles((2.4, 1.8, 1.0, 2.4))
+    t, k = 0.0, 0
+    while t < 8.0 - 1e-9:
+        k += 1
+        t = k / RATE
+        s = (t / 1.0) if t < 1.0 else 1.0 if t < 4.0 else 1.0 - (t - 4.0) / 1.0
+        ctl.on_pose(t, t, True, 1.0, angles_to_local_rotations(_blend({}, raised, s)))
+        out = ctl.step(t)
+        assert out is not None
+    off = np.linalg.norm(robot.hand_positions(out.positions) - home_hands, axis=1)
+    assert np.all(off <= 0.03), f"{off * 1000} mm from home 3 s after the operator rested"
