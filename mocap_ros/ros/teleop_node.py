@@ -43,7 +43,7 @@ from mocap_ros.core.config import TeleopSettings
 from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.ros.run import publish_unless_shut_down, run_node_until_signal
-from mocap_ros.teleop.controller import TeleopController
+from mocap_ros.teleop.controller import UNREACHABLE, TeleopController
 from mocap_ros.teleop.filters import KalmanParams, OneEuroParams
 from mocap_ros.teleop.gripper import (
     CommandGripper,
@@ -350,7 +350,10 @@ class TeleopNode(Node):
         self._step_times.append(motion)
         del self._step_times[:-100]
         out = self.controller.step(now, motion_s=motion)
-        fingers = self._grippers_step(now, motion, out is not None and out.status.tracking)
+        # "unreachable": the arm still follows fresh, valid poses (only off target), so
+        # the fingers keep following too
+        fingers = self._grippers_step(now, motion, out is not None and (
+            out.status.tracking or out.status.reason == UNREACHABLE))
         status = TeleopStatus(enabled=self.controller.enabled, robot=self.joint_map.robot,
                               joint_names=list(self.joint_map.names))
         status.header.stamp = Time(nanoseconds=round(now * 1e9)).to_msg()
