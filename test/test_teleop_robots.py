@@ -457,3 +457,25 @@ def test_g1_task_mode_comes_home_from_a_raised_pose() -> None:
         assert out is not None
     off = np.linalg.norm(robot.hand_positions(out.positions) - home_hands, axis=1)
     assert np.all(off <= 0.03), f"{off * 1000} mm from home 3 s after the operator rested"
+
+
+def test_fr3_tool_does_not_spin_with_the_forearm_near_vertical() -> None:
+    """Issue 24 item 4, on the robot: the operator waves (forearm pointing up, moving a few
+    degrees each way). The target's twist about the tool axis flips by ~180 deg there;
+    the FR3's tool must not follow that flip (IK steps as the controller runs them)."""
+    _, robot = load("fr3", "task")
+    q = robot.map.safe_pose.copy()
+    elbow = np.array([0.0, -0.5, 0.0])
+    turns = []
+    last = None
+    for tilt in ([0.05, 0.0], [0.0, 0.05], [-0.05, 0.0], [0.0, -0.05], [0.05, 0.0]):
+        fore = np.array([tilt[0], tilt[1], 1.0])
+        fore /= np.linalg.norm(fore)
+        features = np.concatenate([elbow + 0.5 * fore, elbow])
+        for _ in range(30):
+            q = robot.solve(q, features, robot.task.horizon, elapsed=0.02)
+        quat = robot.ik.site_pose(robot.to_model(q), robot.arms[0].spec.ee_site)[1]
+        if last is not None:
+            turns.append(2.0 * math.degrees(math.acos(min(1.0, abs(float(quat @ last))))))
+        last = quat
+    assert max(turns) < 20.0, turns

@@ -14,13 +14,14 @@ Input: SMPL joint positions in the camera optical frame (``BodyPoseResult.joints
    operator's forward) and added to the robot's end-effector position at home. So the
    operator's rest pose gives the robot's home, and "arm raised sideways" moves the hand
    sideways.
-4. Orientation: the home orientation turned so that the tool axis follows the operator's
-   forearm direction (elbow -> wrist) as it turns away from its rest direction (down),
-   through the operator's forward direction (`tool_swing`): the twist about the tool axis
-   is then well defined everywhere except with the forearm pointing straight back, the
-   edge of the human range (the shortest swing from "down" was singular with the forearm
-   pointing UP, a wave, where a small move turned the tool half a turn: issue 24).
-   `orientation_weight` fades the IK's orientation task out near that one direction.
+4. Orientation: the home orientation swung so that the tool axis follows the operator's
+   forearm direction (elbow -> wrist) as it turns away from its rest direction (down).
+   That shortest swing is singular with the forearm pointing straight UP (a wave), where
+   a small move turns the target half a turn about the tool axis (issue 24), so
+   `orientation_weight` fades the IK's orientation task out near there: the tool then
+   follows position only and keeps its twist. (A swing routed through "forward", whose
+   singular direction is "straight back", avoids the flip too, but turns the FR3's wrist
+   differently on sideways raises, into its forearm-flange boundary: guard cuts.)
 """
 
 from __future__ import annotations
@@ -165,47 +166,28 @@ def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return v + 2.0 * np.cross(u, np.cross(u, v) + w * v)
 
 
-# Operator body frame (x forward, y left, z up): the forearm's rest direction (hanging),
-# and the reference direction the tool swing passes through (forward). Its opposite
-# (forearm straight back) is the one direction where the twist is undefined.
+# Operator body frame (x forward, y left, z up): the forearm's rest direction (hanging).
 _REST_DIR = np.array([0.0, 0.0, -1.0])
-_SWING_REF = np.array([1.0, 0.0, 0.0])
-# Forearm within this angle (rad) of straight back: orientation weight 0; beyond the
-# second angle: 1 (smooth in between).
+# Forearm within the first angle (rad) of straight up (where the swing from hanging is
+# singular): orientation weight 0; beyond the second: 1 (smooth in between).
 ORIENTATION_FADE = (np.radians(30.0), np.radians(60.0))
 
 
-def tool_swing(fore_body: ArrayLike) -> np.ndarray:
-    """Rotation (xyzw, body frame) taking the rest forearm direction (down) to `fore_body`.
-
-    ``S(ref -> fore) * S(ref -> rest)^-1`` with S the shortest rotation and ref forward:
-    it maps down onto the forearm exactly (the tool axis follows the forearm), is the
-    identity at rest, equals the plain shortest swing for motions in the sagittal plane,
-    and is smooth for every forearm direction except straight back (-ref), which the
-    human arm barely reaches (the plain swing from down flips with the forearm UP).
-    """
-    fore = _unit(np.asarray(fore_body, dtype=float), "forearm")
-    back = _quat_between(_SWING_REF, _REST_DIR)
-    back[:3] *= -1.0  # inverse of a unit quaternion
-    q = _quat_mul(_quat_between(_SWING_REF, fore), back)
-    return q / np.linalg.norm(q)
-
-
 def _tool_quat(fore_body: np.ndarray, tmap: TaskMap) -> np.ndarray:
-    """Target orientation (xyzw, base frame): the home orientation turned by `tool_swing`,
-    expressed in the base frame (R S R^T applied to home)."""
+    """Target orientation (xyzw, base frame): the home orientation swung by the shortest
+    rotation taking the rest forearm direction to `fore_body`, both turned into the base."""
     rot = np.asarray(tmap.rotation, float)
-    s = tool_swing(fore_body)
-    swing_base = np.array([*(rot @ s[:3]), s[3]])  # same angle, axis turned into the base
-    q = _quat_mul(swing_base, np.asarray(tmap.home_quat, float))
+    swing = _quat_between(rot @ _REST_DIR, rot @ _unit(np.asarray(fore_body, float), "forearm"))
+    q = _quat_mul(swing, np.asarray(tmap.home_quat, float))
     return q / np.linalg.norm(q)
 
 
 def orientation_weight(fore_body: ArrayLike) -> float:
     """In [0, 1]: how much the tool orientation target may count for this forearm direction
-    (0 within ORIENTATION_FADE[0] of straight back, where `tool_swing` is singular)."""
+    (body frame): 0 within ORIENTATION_FADE[0] of straight up, where the target's twist
+    about the tool axis is undefined and flips, 1 beyond ORIENTATION_FADE[1]."""
     fore = _unit(np.asarray(fore_body, dtype=float), "forearm")
-    angle = float(np.arccos(np.clip(-fore @ _SWING_REF, -1.0, 1.0)))
+    angle = float(np.arccos(np.clip(-fore @ _REST_DIR, -1.0, 1.0)))
     lo, hi = ORIENTATION_FADE
     s = min(max((angle - lo) / (hi - lo), 0.0), 1.0)
     return s * s * (3.0 - 2.0 * s)
@@ -214,8 +196,9 @@ def orientation_weight(fore_body: ArrayLike) -> float:
 def target_orientation(joints_cam: ArrayLike, side: str, tmap: TaskMap) -> np.ndarray:
     """Robot end-effector target orientation (xyzw, base frame) from the forearm direction.
 
-    The forearm's turn away from its rest direction (straight down), `tool_swing`, is
-    applied to the robot's home orientation.
+    The forearm's swing away from its rest direction (straight down) is applied to the
+    robot's home orientation; the twist about the forearm is left to the posture task
+    (see `orientation_weight` for where this target is ill-defined).
     """
     return _tool_quat(arm_vectors_body(joints_cam, side)["forearm"], tmap)
 
