@@ -438,7 +438,8 @@ def test_home_pull_gets_the_fr3_out_of_a_collision_boundary_minimum(fr3) -> None
     params = IKParams(limit_margin=0.05, collision_margin=0.04, collision_detection=0.12)
     results = {}
     for pull in (IKParams.posture_cost, IKParams.rest_posture_cost):
-        ik = TaskIK(fr3, "tcp", params=dataclasses.replace(params, rest_posture_cost=pull),
+        ik = TaskIK(fr3, "tcp", params=dataclasses.replace(params, rest_posture_cost=pull,
+                                                           escape=False),
                     elbow_body="fr3_link4")
         home_pos, home_quat = ik.site_pose(fr3.home)
         q = _run(ik, stuck.copy(), home_pos, home_quat, steps=40, dt=0.15)

@@ -82,6 +82,10 @@ class IKParams:
     escape_after: float = 0.25
     escape_iterations: int = 8
     escape_gain: float = 0.5
+    # posture cost toward an adopted seed: well above the position task's, so the QP
+    # walks there in joint space (sliding along its constraints) instead of settling
+    # back into the minimum the position task holds it in
+    escape_posture_cost: float = 10.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -363,7 +367,7 @@ class TaskIK:
             self._seed = None  # the operator went elsewhere: that seed was for another target
         if self._seed is not None:
             self.posture.set_target(self._seed)
-            self.posture.set_cost(np.maximum(home_costs, self.params.rest_posture_cost))
+            self.posture.set_cost(np.maximum(home_costs, self.params.escape_posture_cost))
         else:
             self.posture.set_cost(home_costs)
         try:
