@@ -19,7 +19,7 @@ from home; after each flexion block and at the end the operator ramps to rest an
 tool must be home within 30 mm 3 s later.
 
 Cost on the 2-core AMD EPYC: joint-mode sweeps ~10 s each; task-mode sweeps (an IK
-solve per step) ~32 s CPU each (from-home scoring, the rests and the per-step status
+solve per step) ~27 s CPU each (from-home scoring, the rests and the per-step status
 check included; 18 s before they were added), marked `slow` (still part of `make test`).
 """
 
