@@ -5,6 +5,7 @@ Real MuJoCo and mink on the CPU; no GPU, no rclpy. Whole file: a few seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from mocap_ros.teleop.task_retarget import (
     arm_length,
     target_orientation,
     target_position,
+    targets_from_features,
     tool_direction,
 )
 
@@ -391,3 +393,76 @@ def test_direction_fidelity_sweep(fr3_ik, fr3, fr3_map) -> None:
                 assert cos >= 0.9, (flexion, abduction, elbow, cos)
                 checked += 1
     assert checked >= 8
+
+
+def _angle_between(qa: np.ndarray, qb: np.ndarray) -> float:
+    """Rotation angle (rad) between two xyzw quaternions."""
+    return 2.0 * math.acos(min(1.0, abs(float(np.dot(qa, qb)))))
+
+
+def test_tool_orientation_target_flips_only_where_it_has_no_weight(fr3_map) -> None:
+    """Issue 24 item 4: with the forearm pointing up (arm raised sideways, elbow bent 90 deg,
+    turned out: a wave) the shortest swing from 'hanging' is a half turn about an axis that
+    a small move spins around, so the tool target turns ~180 deg about its own axis for
+    3 deg of forearm motion. The IK gets that target with weight 0 there."""
+    from mocap_ros.teleop.task_retarget import orientation_weight
+
+    elbow = np.array([0.0, -0.5, 0.0])  # arm length 1: upper arm sideways, horizontal
+    quats = []
+    for tilt in ([0.05, 0.0], [0.0, 0.05], [-0.05, 0.0], [0.0, -0.05], [0.035, 0.035]):
+        fore = np.array([tilt[0], tilt[1], 1.0])
+        fore /= np.linalg.norm(fore)
+        _, quat, _ = targets_from_features(np.concatenate([elbow + 0.5 * fore, elbow]),
+                                           fr3_map)
+        assert tool_direction(quat) == pytest.approx(fore, abs=1e-6)  # the axis is fine
+        assert orientation_weight(fore) == 0.0
+        quats.append(quat)
+    assert max(_angle_between(a, b) for a in quats for b in quats) > math.radians(170)
+
+
+def test_orientation_weight_fades_only_near_the_swing_singularity() -> None:
+    from mocap_ros.teleop.task_retarget import orientation_weight
+
+    for fore in ([0, 0, -1], [1, 0, 0], [0, 1, 0], [0, -1, 0], [-1, 0, 0], [0.5, 0, -0.87]):
+        assert orientation_weight(np.array(fore, float)) == pytest.approx(1.0), fore
+    assert orientation_weight(np.array([0.0, 0.0, 1.0])) == 0.0  # straight up
+    assert orientation_weight(np.array([0.3, 0.0, 1.0])) == 0.0  # 17 deg from it
+    assert 0.0 < orientation_weight(np.array([1.0, 0.0, 1.0])) < 1.0  # 45 deg from it
+
+
+def test_home_pull_gets_the_fr3_out_of_a_collision_boundary_minimum(fr3) -> None:
+    """Issue 24 item 1: where the FR3 ended after the wave (wrist bent, forearm 21 mm from
+    the flange, joint 1 swung right) the weak posture task left the QP at the collision
+    boundary with the rest target 212 mm away. Near rest the home pull takes over."""
+    stuck = np.array([-1.08, -0.58, 0.69, -2.81, -1.42, 3.74, 2.14])
+    params = IKParams(limit_margin=0.05, collision_margin=0.04, collision_detection=0.12)
+    results = {}
+    for pull in (IKParams.posture_cost, IKParams.rest_posture_cost):
+        ik = TaskIK(fr3, "tcp", params=dataclasses.replace(params, rest_posture_cost=pull,
+                                                           escape=False),
+                    elbow_body="fr3_link4")
+        home_pos, home_quat = ik.site_pose(fr3.home)
+        q = _run(ik, stuck.copy(), home_pos, home_quat, steps=40, dt=0.15)
+        results[pull] = float(np.linalg.norm(ik.site_pose(q)[0] - home_pos))
+    assert results[IKParams.posture_cost] > 0.1  # without the pull: a real local minimum
+    assert results[IKParams.rest_posture_cost] < 0.005, results
+
+
+@pytest.mark.parametrize("offset", [[0.2, 0.0, 0.0], [0.0, -0.2, 0.1]])
+def test_escape_reseeds_from_home_out_of_a_local_minimum(fr3, offset) -> None:
+    """Issue 24: away from rest the home pull is off, and from the configuration the wave
+    left the QP stays 150-200 mm from a target that home reaches. The home-seeded second
+    chain finds it; the way there keeps every limit and the margin (`_run` checks)."""
+    stuck = np.array([-1.08, -0.58, 0.69, -2.81, -1.42, 3.74, 2.14])
+    params = IKParams(limit_margin=0.05, collision_margin=0.04, collision_detection=0.12)
+    errors = {}
+    for escape in (False, True):
+        ik = TaskIK(fr3, "tcp", params=dataclasses.replace(params, escape=escape),
+                    elbow_body="fr3_link4")
+        home_pos, home_quat = ik.site_pose(fr3.home)
+        target = home_pos + np.asarray(offset)
+        _run(ik, stuck.copy(), target, home_quat, steps=60, dt=0.15)
+        errors[escape] = (ik.last.position_error, ik.escapes)
+    assert errors[False][0] > 0.1 and errors[False][1] == 0  # a real local minimum
+    assert errors[True][0] < 0.005 and errors[True][1] >= 1, errors
+

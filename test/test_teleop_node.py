@@ -132,6 +132,7 @@ def test_commands_converge_to_scaled_operator_angles(ctx, tmp_path, config, mirr
         got = np.array(op.commands[-1][1])
         assert np.all(np.abs(got - expected) <= math.radians(1.0)), (jmap.names, got, expected)
         assert op.status[-1].tracking and op.status[-1].mode == "tracking"
+        assert op.status[-1].target_error == -1.0  # joint mode: no tool target
     finally:
         ex.shutdown()
         node.destroy_node()
@@ -630,6 +631,12 @@ def test_task_mode_over_dds_commands_are_collision_free_and_within_limits(ctx):
         assert min(dist) >= robot.margin - 1e-9
         assert np.ptp(cmds, axis=0).max() > 0.3  # it followed the operator
         assert any(st.tracking for st in op.status)
+        # the tool's distance to its target travels on the status (issue 24)
+        for st in op.status:
+            if st.tracking:
+                assert 0.0 <= st.target_error < 1.0
+            if st.mode == "limited":
+                assert st.reason == "unreachable" and st.target_error > 0.05
         v, _ = _velocities(op.messages)
         assert np.all(np.abs(v) <= jmap.velocity_limits + 1e-6)
         cuts = node.controller.collision_cuts

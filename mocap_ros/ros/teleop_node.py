@@ -46,7 +46,7 @@ from mocap_ros.msg import BodyPose, TeleopStatus
 from mocap_ros.ros.params import declare_dataclass
 from mocap_ros.ros.run import publish_unless_shut_down, run_node_until_signal
 from mocap_ros.srv import LockOperator
-from mocap_ros.teleop.controller import TeleopController
+from mocap_ros.teleop.controller import UNREACHABLE, TeleopController
 from mocap_ros.teleop.filters import KalmanParams, OneEuroParams
 from mocap_ros.teleop.gripper import (
     CommandGripper,
@@ -440,7 +440,10 @@ class TeleopNode(Node):
         self._step_times.append(motion)
         del self._step_times[:-100]
         out = self.controller.step(now, motion_s=motion)
-        fingers = self._grippers_step(now, motion, out is not None and out.status.tracking)
+        # "unreachable": the arm still follows fresh, valid poses (only off target), so
+        # the fingers keep following too
+        fingers = self._grippers_step(now, motion, out is not None and (
+            out.status.tracking or out.status.reason == UNREACHABLE))
         status = TeleopStatus(enabled=self.controller.enabled, robot=self.joint_map.robot,
                               joint_names=list(self.joint_map.names))
         status.header.stamp = Time(nanoseconds=round(now * 1e9)).to_msg()
@@ -460,6 +463,7 @@ class TeleopNode(Node):
         if out is None:
             status.mode, status.tracking = "disabled", False
             status.reason = "operator_lock_failed" if self._lock_failed else "disabled"
+            status.target_error = -1.0
             if fingers is not None and fingers[3]:  # the arm rests, fingers still brake
                 n = len(self.joint_map)
                 self._publish_command(fingers[0], fingers[1], fingers[2], status.header.stamp,
@@ -472,6 +476,7 @@ class TeleopNode(Node):
             status.reason = "operator_lock_failed"  # braking after the failed lock
         status.detail = out.status.detail
         status.tracking = out.status.tracking
+        status.target_error = float(out.status.target_error)
         status.command = [float(v) for v in out.positions]
         if fingers is None:
             self._publish_command(out.positions, out.velocities, out.dt, status.header.stamp)

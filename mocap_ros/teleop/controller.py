@@ -94,6 +94,15 @@ Retarget modes (the robot's ``retarget``):
     pose that gives no target, or an IK without a solution, holds with reason "retarget".
     The gate still refuses the followed angles out of range and angle jumps (there is no
     per-joint command at pose time, so the command jump check does not apply).
+    Every status carries ``target_error`` (m, the largest tool-to-target distance of the
+    command; -1 in joint mode or without a target). Once it has stayed above the task's
+    ``unreachable_distance`` for longer than ``unreachable_time`` (motion clock), a step
+    that would say "tracking" says mode "limited", reason "unreachable" instead -- the
+    target is out of reach, blocked, or the arm is still too far behind it. The command
+    is the same as while tracking: the arm keeps moving toward the IK's best reachable
+    configuration (holding still would be worse for a target just outside reach, and the
+    operator sees the arm stop where it can go), and "tracking" returns as soon as the
+    tool is within the distance again.
 
 `disable()`: poses are refused at once, but the output does not stop from speed: `step`
 keeps returning commands (mode "stopping", reason "disabled") that brake to rest within the
@@ -104,6 +113,7 @@ commanded motion (positions and velocities), never from measured positions at re
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -137,6 +147,9 @@ HOLD_MODES: tuple[str, ...] = ("hold", "safe_pose")
 # pose older than that is late, and extrapolating it further would guess, not predict.
 MAX_PREDICTION_S = 0.1
 VELOCITY_CUTOFF_HZ = 8.0
+# Task mode: the tool stays too far from its target (see the module docstring). A status
+# reason of the controller's own, besides safety.HOLD_REASONS.
+UNREACHABLE = "unreachable"
 # Pose quaternions must be unit within this tolerance; anything else means a broken
 # producer (zero quaternions, garbage), and the pose is invalid.
 UNIT_TOLERANCE = 0.1
@@ -151,12 +164,15 @@ def _ancestors(j: int) -> list[int]:
 
 @dataclass(frozen=True)
 class TeleopStatus:
-    """mode: "tracking", "holding", "safe_pose" or "stopping" (disabled, braking to rest);
-    reason: None while tracking, else one of safety.HOLD_REASONS."""
+    """mode: "tracking", "holding", "safe_pose", "stopping" (disabled, braking to rest) or
+    "limited" (task mode: following, but the tool is off its target); reason: None while
+    tracking, else one of safety.HOLD_REASONS or UNREACHABLE. target_error: m, task mode's
+    largest tool-to-target distance (-1: joint mode or no target)."""
 
     mode: str
     reason: str | None = None
     detail: str = ""  # what reason does not say: the IK's error for "retarget"
+    target_error: float = -1.0
 
     @property
     def tracking(self) -> bool:
@@ -274,6 +290,7 @@ class TeleopController:
         self.retarget_detail = ""  # the last RetargetError's text (status detail)
         self.collision_cuts = 0  # steps the last-resort guard cut short (since construction)
         self.collision_slides = 0  # steps the collision constraints changed (slid, braked)
+        self._off_target_since: float | None = None  # motion clock: tool off target since
 
     # ------------------------------------------------------------------------ enable/disable
     @property
@@ -315,6 +332,7 @@ class TeleopController:
             self._motion_s = float(motion) if np.isfinite(motion) else None
         self.filter.reset()
         self.gate.enable()
+        self._off_target_since = None
         self._target = None
         self._pose_decision = None
         self._hold_target = None
@@ -501,13 +519,13 @@ class TeleopController:
         if reason is None and self._target is not None:
             goal: FloatArray | None = self._target
             if self.task and dt > 0.0:
-                goal = self._ik_goal(self._target)
+                goal = self._ik_goal(self._target, dt)
                 if goal is None:
                     reason = "retarget"
             if goal is not None:
                 self._hold_target = None
                 goal, ff = self._predicted(goal, now)
-                return self._output(dt, goal, TeleopStatus("tracking"), ff)
+                return self._task_status(self._output(dt, goal, TeleopStatus("tracking"), ff))
         if reason is None:  # unreachable: an accepted pose always sets a target
             reason = "no_pose_yet"
         detail = self.retarget_detail if reason == "retarget" else ""
@@ -516,7 +534,8 @@ class TeleopController:
                                 TeleopStatus("safe_pose", reason, detail))
         if self._hold_target is None:
             self._hold_target = self.limiter.stopping_positions()
-        return self._output(dt, self._hold_target, TeleopStatus("holding", reason, detail))
+        return self._task_status(self._output(dt, self._hold_target,
+                                              TeleopStatus("holding", reason, detail)))
 
     def _predicted(self, goal: FloatArray, now: float
                    ) -> tuple[FloatArray, FloatArray | None]:
@@ -530,12 +549,37 @@ class TeleopController:
         ahead = np.clip(goal + v * age, self.map.lower, self.map.upper)
         return ahead, (v.copy() if self.feedforward else None)
 
-    def _ik_goal(self, features: FloatArray) -> FloatArray | None:
+    def _task_status(self, out: StepResult) -> StepResult:
+        """Task mode: attach the tool's distance to its target to the status, and turn
+        "tracking" into "limited"/"unreachable" once it has been off for too long."""
+        if not self.task or self.robot is None or self.robot.task is None:
+            return out
+        err = math.nan if self._target is None else self.robot.target_error(out.positions,
+                                                                            self._target)
+        spec = self.robot.task
+        now = self._motion_s
+        if not (err > spec.unreachable_distance) or now is None:
+            self._off_target_since = None
+        elif self._off_target_since is None:
+            self._off_target_since = now
+        status = TeleopStatus(out.status.mode, out.status.reason, out.status.detail,
+                              target_error=err if math.isfinite(err) else -1.0)
+        if (status.tracking and self._off_target_since is not None and now is not None
+                and now - self._off_target_since > spec.unreachable_time):
+            status = TeleopStatus("limited", UNREACHABLE, target_error=err)
+        out = out._replace(status=status)
+        if self._last_output is not None:
+            self._last_output = self._last_output._replace(status=status)
+        return out
+
+    def _ik_goal(self, features: FloatArray, dt: float) -> FloatArray | None:
         """Task mode: the IK's configuration `horizon` seconds ahead of the current command
-        (clamped into the map's limits), or None when there is none."""
+        (clamped into the map's limits), or None when there is none. `dt`: this step's
+        motion-clock time (the IK times its escape from local minima with it)."""
         assert self.robot is not None and self.robot.task is not None
         try:
-            q = self.robot.solve(self.limiter.positions, features, self.robot.task.horizon)
+            q = self.robot.solve(self.limiter.positions, features, self.robot.task.horizon,
+                                 elapsed=dt)
         except RetargetError as exc:
             self.retarget_detail = str(exc)
             return None

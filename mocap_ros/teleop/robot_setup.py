@@ -18,6 +18,8 @@ these optional sections::
       ik_margin: 0.04         # m the IK's collision constraints keep (> collision_margin)
       horizon: 0.15           # s of motion one IK step plans ahead (see below)
       frozen: []              # map joints the IK must leave at home
+      unreachable_distance: 0.05  # m: a tool this far off its target ...
+      unreachable_time: 0.5       # s: ... for this long is reported "unreachable"
       arms:
         - side: right         # the operator's arm (after `mirror`)
           ee_site: tcp        # model site that follows the operator's wrist
@@ -75,6 +77,7 @@ from mocap_ros.teleop.task_retarget import (
     FEATURES_PER_ARM,
     RetargetError,
     TaskMap,
+    orientation_weight,
     targets_from_features,
 )
 
@@ -111,7 +114,8 @@ def _joint_reach(model: mujoco.MjModel) -> float:
 
 
 _MODEL_KEYS = ("source", "floor", "floor_height", "table", "collision_margin")
-_TASK_KEYS = ("reach", "base_rotation_rpy", "ik_margin", "horizon", "frozen", "arms")
+_TASK_KEYS = ("reach", "base_rotation_rpy", "ik_margin", "horizon", "frozen", "arms",
+              "unreachable_distance", "unreachable_time")
 _ARM_KEYS = ("side", "ee_site", "elbow_body", "orientation")
 
 
@@ -142,6 +146,10 @@ class TaskSpec:
     ik_margin: float = 0.04
     horizon: float = 0.15
     frozen: tuple[str, ...] = ()
+    # the controller reports "unreachable" (not "tracking") once some tool has been more
+    # than unreachable_distance (m) off its target for longer than unreachable_time (s)
+    unreachable_distance: float = 0.05
+    unreachable_time: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -291,8 +299,10 @@ class TeleopRobot:
     def n_features(self) -> int:
         return FEATURES_PER_ARM * len(self.arms)
 
-    def solve(self, q_map: ArrayLike, features: ArrayLike, dt: float) -> np.ndarray:
-        """One IK step (task mode): the map-order configuration `dt` seconds ahead.
+    def solve(self, q_map: ArrayLike, features: ArrayLike, dt: float,
+              elapsed: float | None = None) -> np.ndarray:
+        """One IK step (task mode): the map-order configuration `dt` seconds ahead;
+        `elapsed`: seconds since the previous call (the IK's escape timing, default dt).
 
         Raises RetargetError when the features give no target or the QP has no solution.
         """
@@ -303,15 +313,18 @@ class TeleopRobot:
             raise RetargetError(f"expected {self.n_features} features, got {f.shape}")
         targets: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         hints: dict[str, np.ndarray | None] = {}
+        weights: dict[str, float] = {}
         for k, arm in enumerate(self.arms):
-            pos, quat, hint = targets_from_features(
-                f[k * FEATURES_PER_ARM:(k + 1) * FEATURES_PER_ARM], arm.tmap)
+            fk = f[k * FEATURES_PER_ARM:(k + 1) * FEATURES_PER_ARM]
+            pos, quat, hint = targets_from_features(fk, arm.tmap)
             targets[arm.spec.ee_site] = (pos, quat if arm.spec.orientation else None)
             hints[arm.spec.ee_site] = hint
+            weights[arm.spec.ee_site] = orientation_weight(fk[:3] - fk[3:])
         from mink import NoSolutionFound
 
         try:
-            q = self.ik.solve_many(self.to_model(q_map), targets, dt, elbow_pos=hints)
+            q = self.ik.solve_many(self.to_model(q_map), targets, dt, elbow_pos=hints,
+                                   orientation_weight=weights, elapsed=elapsed)
         except (NoSolutionFound, ValueError) as exc:  # only these: a bug must surface
             detail = f"IK failed: {type(exc).__name__}: {exc}"
             if type(exc).__name__ not in self._ik_errors_logged:  # the first of each kind
@@ -319,6 +332,20 @@ class TeleopRobot:
                 _log.warning("%s (later ones only in the status)", detail)
             raise RetargetError(detail) from exc
         return self.from_model(q)
+
+    def target_error(self, q_map: ArrayLike, features: ArrayLike) -> float:
+        """Largest distance (m) between an end effector at q and its position target
+        (task mode); NaN when the features give no target."""
+        f = np.asarray(features, dtype=float).reshape(-1)
+        if f.shape != (self.n_features,) or not np.all(np.isfinite(f)):
+            return math.nan
+        try:
+            want = [targets_from_features(f[k * FEATURES_PER_ARM:(k + 1) * FEATURES_PER_ARM],
+                                          arm.tmap)[0] for k, arm in enumerate(self.arms)]
+        except RetargetError:
+            return math.nan
+        return float(np.max(np.linalg.norm(self.hand_positions(q_map) - np.array(want),
+                                           axis=1)))
 
     def hand_positions(self, q_map: ArrayLike) -> np.ndarray:
         """(n_arms, 3) end-effector positions at q (task mode), base frame."""
@@ -399,6 +426,11 @@ class TeleopRobot:
             ik_margin=_num(raw.get("ik_margin", 0.04), f"{where}.ik_margin", positive=True),
             horizon=_num(raw.get("horizon", 0.15), f"{where}.horizon", positive=True),
             frozen=tuple(frozen),
+            unreachable_distance=_num(
+                raw.get("unreachable_distance", TaskSpec.unreachable_distance),
+                f"{where}.unreachable_distance", positive=True),
+            unreachable_time=_num(raw.get("unreachable_time", TaskSpec.unreachable_time),
+                                  f"{where}.unreachable_time", positive=True),
         )
 
     @classmethod

@@ -16,6 +16,12 @@ Input: SMPL joint positions in the camera optical frame (``BodyPoseResult.joints
    sideways.
 4. Orientation: the home orientation swung so that the tool axis follows the operator's
    forearm direction (elbow -> wrist) as it turns away from its rest direction (down).
+   That shortest swing is singular with the forearm pointing straight UP (a wave), where
+   a small move turns the target half a turn about the tool axis (issue 24), so
+   `orientation_weight` fades the IK's orientation task out near there: the tool then
+   follows position only and keeps its twist. (A swing routed through "forward", whose
+   singular direction is "straight back", avoids the flip too, but turns the FR3's wrist
+   differently on sideways raises, into its forearm-flange boundary: guard cuts.)
 """
 
 from __future__ import annotations
@@ -160,17 +166,41 @@ def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return v + 2.0 * np.cross(u, np.cross(u, v) + w * v)
 
 
+# Operator body frame (x forward, y left, z up): the forearm's rest direction (hanging).
+_REST_DIR = np.array([0.0, 0.0, -1.0])
+# Forearm within the first angle (rad) of straight up (where the swing from hanging is
+# singular): orientation weight 0; beyond the second: 1 (smooth in between).
+ORIENTATION_FADE = (np.radians(30.0), np.radians(60.0))
+
+
+def _tool_quat(fore_body: np.ndarray, tmap: TaskMap) -> np.ndarray:
+    """Target orientation (xyzw, base frame): the home orientation swung by the shortest
+    rotation taking the rest forearm direction to `fore_body`, both turned into the base."""
+    rot = np.asarray(tmap.rotation, float)
+    swing = _quat_between(rot @ _REST_DIR, rot @ _unit(np.asarray(fore_body, float), "forearm"))
+    q = _quat_mul(swing, np.asarray(tmap.home_quat, float))
+    return q / np.linalg.norm(q)
+
+
+def orientation_weight(fore_body: ArrayLike) -> float:
+    """In [0, 1]: how much the tool orientation target may count for this forearm direction
+    (body frame): 0 within ORIENTATION_FADE[0] of straight up, where the target's twist
+    about the tool axis is undefined and flips, 1 beyond ORIENTATION_FADE[1]."""
+    fore = _unit(np.asarray(fore_body, dtype=float), "forearm")
+    angle = float(np.arccos(np.clip(-fore @ _REST_DIR, -1.0, 1.0)))
+    lo, hi = ORIENTATION_FADE
+    s = min(max((angle - lo) / (hi - lo), 0.0), 1.0)
+    return s * s * (3.0 - 2.0 * s)
+
+
 def target_orientation(joints_cam: ArrayLike, side: str, tmap: TaskMap) -> np.ndarray:
     """Robot end-effector target orientation (xyzw, base frame) from the forearm direction.
 
     The forearm's swing away from its rest direction (straight down) is applied to the
-    robot's home orientation; the twist about the forearm is left to the posture task.
+    robot's home orientation; the twist about the forearm is left to the posture task
+    (see `orientation_weight` for where this target is ill-defined).
     """
-    fore = tmap.rotation @ arm_vectors_body(joints_cam, side)["forearm"]
-    rest = tmap.rotation @ np.array([0.0, 0.0, -1.0])
-    swing = _quat_between(rest, fore)
-    q = _quat_mul(swing, np.asarray(tmap.home_quat, float))
-    return q / np.linalg.norm(q)
+    return _tool_quat(arm_vectors_body(joints_cam, side)["forearm"], tmap)
 
 
 def tool_direction(quat_xyzw: ArrayLike, tool_axis: ArrayLike = (0.0, 0.0, 1.0)) -> np.ndarray:
@@ -215,10 +245,7 @@ def targets_from_features(
     wrist, elbow = f[:3], f[3:]
     rot = np.asarray(tmap.rotation, float)
     pos = np.asarray(tmap.home_position, float) + rot @ ((wrist - [0.0, 0.0, -1.0]) * tmap.reach)
-    fore = rot @ _unit(wrist - elbow, "forearm")
-    rest = rot @ np.array([0.0, 0.0, -1.0])
-    quat = _quat_mul(_quat_between(rest, fore), np.asarray(tmap.home_quat, float))
-    quat = quat / np.linalg.norm(quat)
+    quat = _tool_quat(_unit(wrist - elbow, "forearm"), tmap)
     hint = None
     if tmap.home_elbow is not None:
         upper = float(np.linalg.norm(elbow))
