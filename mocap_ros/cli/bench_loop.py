@@ -25,7 +25,8 @@ def _kv(items: list[str] | None) -> dict[str, Any]:
 def register(sub: Any) -> None:
     p = sub.add_parser("bench-loop", help="the whole loop against a synthetic operator: "
                        "latency, tracking share, lag, fidelity, back home, contacts")
-    p.add_argument("--robot", nargs="+", choices=("fr3", "g1"), default=["fr3", "g1"])
+    p.add_argument("--robot", nargs="+", choices=("fr3", "g1"), default=["fr3", "g1"],
+                   help="robots to run the loop on (shipped YAML and MuJoCo model), one run each")
     p.add_argument("--arrangement", nargs="+", choices=("one", "dds"), default=["one"],
                    help="one: one process (mocap-ros up); dds: a process per node")
     p.add_argument("--script", default="default", help="the synthetic operator's script")

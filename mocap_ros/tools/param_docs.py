@@ -162,7 +162,7 @@ def parameters_page() -> str:
         "(`mocap_ros/ros/params.py` `declare_dataclass`), with the description and range below",
         "as its parameter descriptor (`ros2 param describe`). Parameters are **read-only**: the",
         "nodes read them once at start-up, so give them in a YAML file (`--params-file`, the",
-        "files in `config/`), as `-p name:=value`, or as launch arguments. A value out of range",
+        "files in `config/`), as `-p NAME:=VALUE`, or as launch arguments. A value out of range",
         "stops the node at start-up with the parameter's name and what is allowed.",
         "",
     ]
@@ -290,9 +290,9 @@ YAML_KEYS: dict[str, dict[str, str]] = {
     },
 }
 
-# Described before the loader that accepts them is merged (issue 24's unreachable status);
-# once merged they are ordinary keys and can leave this set.
-PENDING_YAML_KEYS = {("task", "unreachable_distance"), ("task", "unreachable_time")}
+# Keys described before the loader that accepts them is merged: (section, key). Empty while
+# every described key is accepted.
+PENDING_YAML_KEYS: set[tuple[str, str]] = set()
 
 _SECTION_TITLES = {
     "top": ("Top level", "The joint map and the robot-side sections."),
