@@ -187,9 +187,10 @@ class NodeSettings:
                               "(most inside operator_region).", choices=OPERATOR_POLICIES)
     operator_region: list[float] = _f([0.0, 0.0, 0.0, 0.0], "x, y, w, h pixels of the region "
                                       "for operator_policy region.")
-    operator_threshold: float = _f(0.6, "Match score (body proportions, clothing colour, box "
-                                   "continuity; 0..1) a person needs to count as the locked "
-                                   "operator.", min_value=0.05, max_value=0.95)
+    operator_threshold: float = _f(0.6, "Match score (body proportions, colour of clothing "
+                                   "and head, torso texture, box continuity; 0..1) a person "
+                                   "needs to count as the locked operator.",
+                                   min_value=0.05, max_value=0.95)
     operator_lost_after: float = _f(0.5, "Seconds since the operator last matched after which "
                                     "a frame under operator_threshold makes them lost "
                                     "(reason operator_lost; before that: operator_uncertain, "
