@@ -121,7 +121,7 @@ def test_slow_estimator_is_followed_with_auto_but_held_stale_with_a_fixed_quarte
     assert accepted == 0 and tracking_share(outs) == 0.0
     assert {o.status.reason for o in outs} <= {"stale", "no_pose_yet"}
 
-    auto = controller(pose_timeout_auto=True, pose_timeout_max=0.5)
+    auto = controller(pose_timeout="auto", pose_timeout_max=0.5)
     outs, accepted, _ = run_stream(auto, 0.35, 5.0, 10.0)
     assert accepted >= 48  # every pose
     # the budget is the cap (0.75 s would be needed): fresh for 0.15 s of each 0.2 s
@@ -138,7 +138,7 @@ def test_estimator_within_the_cap_is_followed_throughout():
     fixed = controller(pose_timeout=0.25)
     outs, _, _ = run_stream(fixed, 0.2, 10.0, 10.0, jitter=0.03)
     assert tracking_share(outs, skip=50) < 0.6
-    auto = controller(pose_timeout_auto=True)
+    auto = controller(pose_timeout="auto")
     outs, _, _ = run_stream(auto, 0.2, 10.0, 10.0, jitter=0.03)
     assert tracking_share(outs, skip=50) == 1.0
     info = auto.pose_timeout_info
@@ -147,7 +147,7 @@ def test_estimator_within_the_cap_is_followed_throughout():
 
 @pytest.mark.parametrize("latency,hz", [(0.05, 30.0), (0.35, 5.0), (0.2, 10.0)])
 def test_a_dead_estimator_is_caught_within_the_cap(latency: float, hz: float):
-    ctl = controller(pose_timeout_auto=True, pose_timeout_max=0.5)
+    ctl = controller(pose_timeout="auto", pose_timeout_max=0.5)
     _, _, t = run_stream(ctl, latency, hz, 6.0)
     last_stamp = ctl._newest_stamp
     assert last_stamp is not None
@@ -168,7 +168,7 @@ def test_a_dead_estimator_is_caught_within_the_cap(latency: float, hz: float):
 
 
 def test_future_stamps_and_clock_jumps_never_stretch_the_budget_past_the_cap():
-    ctl = controller(pose_timeout_auto=True, pose_timeout_max=0.4)
+    ctl = controller(pose_timeout="auto", pose_timeout_max=0.4)
     _, _, t = run_stream(ctl, 0.05, 30.0, 3.0)
     for k in range(60):  # a broken producer: stamps an hour in the future, then the past
         t += DT
@@ -193,6 +193,6 @@ def test_settings_accept_auto_and_numbers_and_refuse_anything_else():
     with pytest.raises(ValueError, match="pose_timeout_min"):
         TeleopSettings(pose_timeout_min=0.6, pose_timeout_max=0.5).validate()
     params = SafetyParams.from_settings(TeleopSettings(pose_timeout="auto"))
-    assert params.pose_timeout_auto and params.pose_timeout == params.pose_timeout_max
+    assert params.pose_timeout_auto and params.initial_timeout == params.pose_timeout_max
     fixed = SafetyParams.from_settings(TeleopSettings(pose_timeout=0.3))
     assert not fixed.pose_timeout_auto and fixed.pose_timeout == 0.3

@@ -187,8 +187,8 @@ def test_holds_while_the_arm_holds_stale_or_disabled() -> None:
     d.tick(lambda t: hand(t, 0.9))
     out = d.tick(lambda t: hand(t, 0.05), arm_tracking=False)
     assert out.status.reason == "arm_holding" and d.goals == []
-    # stale: the hand stops coming
-    for _ in range(20):
+    # stale: the hand stops coming (for longer than the gripper's pose age budget)
+    for _ in range(int(g.gate.pose_timeout / DT) + 5):
         out = d.tick(feed=False)
     assert out.status.reason == "stale" and d.goals == []
     # an old sample (older than pose_timeout) never becomes a goal

@@ -54,6 +54,8 @@ def test_gate_starts_disabled_and_reports_each_reason() -> None:
     assert r(gate.check(1.0, 1.0, True, 1.0, ANGLES, refusal="unconfirmed")) == "unconfirmed"
     assert r(gate.check(1.0, 1.0, True, 1.0, ANGLES, refusal="operator_lost")) == \
         "operator_lost"
+    assert r(gate.check(1.0, 1.0, True, 1.0, ANGLES, refusal="operator_uncertain")) == \
+        "operator_uncertain"
     with pytest.raises(ValueError):  # a caller's reason must be a documented one
         gate.check(1.0, 1.0, True, 1.0, ANGLES, refusal="because")
     assert r(gate.check(math.nan, 1.0, True, 1.0, ANGLES)) == "invalid"
@@ -62,7 +64,7 @@ def test_gate_starts_disabled_and_reports_each_reason() -> None:
     assert r(gate.check(1.0, 1.0, True, 1.0, np.array([0.0, math.nan, 0.0]))) == "invalid"
     assert r(gate.check(1.0, 1.0, True, 1.0, {"head_yaw": math.inf})) == "invalid"
     assert r(gate.check(1.2, 1.0, True, 1.0, ANGLES)) == "clock_skew"
-    assert r(gate.check(0.7, 1.0, True, 1.0, ANGLES)) == "stale"
+    assert r(gate.check(0.95 - gate.pose_timeout, 1.0, True, 1.0, ANGLES)) == "stale"
     assert r(gate.check(0.9, 1.0, True, 0.1, ANGLES)) == "low_confidence"
     assert r(gate.check(0.9, 1.0, True, 0.9, np.array([0.0, 1.5, 0.0]))) == "out_of_range"
     assert gate.check(0.9, 1.0, True, 0.9, ANGLES).accept
@@ -70,7 +72,7 @@ def test_gate_starts_disabled_and_reports_each_reason() -> None:
     assert r(gate.check(0.95, 1.0, True, 0.9, np.array([0.0, 0.0, 0.9]))) == "jump"
     assert gate.check(0.96, 1.0, True, 0.9, np.array([0.0, 0.0, 0.5])).accept
     assert gate.tick(1.0).accept
-    assert r(gate.tick(0.96 + 0.26)) == "stale"
+    assert r(gate.tick(0.96 + gate.pose_timeout + 0.01)) == "stale"
     gate.disable()
     assert r(gate.check(2.0, 2.0, True, 1.0, ANGLES)) == "disabled"
     # the controller adds the reason only it can see: ROS time going backwards

@@ -159,8 +159,13 @@ def run_up(source: str, *, teleop: str | None = None, sim: bool = False,
     for p in (camera_yaml, mocap_yaml):
         if not p.is_file():
             raise ValueError(f"parameter file {p} not found")
-    try:  # a missing video file is refused here, before anything starts
-        classify_source(str(source))
+    try:  # a missing video file (or an unknown synthetic script) is refused before anything
+        from mocap_ros.scene.source import is_synthetic, parse_spec
+
+        if is_synthetic(str(source)):
+            parse_spec(str(source))
+        else:
+            classify_source(str(source))
     except ValueError as exc:
         raise ValueError(f"--camera: {exc}") from None
     robot_yaml = robot_config_path(teleop, folder) if teleop else None

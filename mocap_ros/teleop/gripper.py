@@ -479,7 +479,7 @@ class JointsGripper:
 
     def __init__(self, spec: JointsGripperSpec, *,
                  min_confidence: float = _SAFETY.min_confidence,
-                 pose_timeout: float = _SAFETY.pose_timeout, rate_hz: float = _RATE_HZ,
+                 pose_timeout: float = _SAFETY.initial_timeout, rate_hz: float = _RATE_HZ,
                  clock_skew_tolerance: float = _SAFETY.clock_skew_tolerance) -> None:
         self.spec = spec
         conf = spec.min_confidence if spec.min_confidence is not None else min_confidence
@@ -610,7 +610,7 @@ class CommandGripper:
 
     def __init__(self, spec: GripperCommandSpec, *,
                  min_confidence: float = _SAFETY.min_confidence,
-                 pose_timeout: float = _SAFETY.pose_timeout, rate_hz: float = _RATE_HZ,
+                 pose_timeout: float = _SAFETY.initial_timeout, rate_hz: float = _RATE_HZ,
                  clock_skew_tolerance: float = _SAFETY.clock_skew_tolerance) -> None:
         self.spec = spec
         conf = spec.min_confidence if spec.min_confidence is not None else min_confidence
@@ -722,7 +722,7 @@ Gripper = JointsGripper | CommandGripper
 
 
 def make_gripper(spec: GripperSpec, *, min_confidence: float = _SAFETY.min_confidence,
-                 pose_timeout: float = _SAFETY.pose_timeout, rate_hz: float = _RATE_HZ,
+                 pose_timeout: float = _SAFETY.initial_timeout, rate_hz: float = _RATE_HZ,
                  clock_skew_tolerance: float = _SAFETY.clock_skew_tolerance) -> Gripper:
     cls = JointsGripper if isinstance(spec, JointsGripperSpec) else CommandGripper
     return cls(spec, min_confidence=min_confidence, pose_timeout=pose_timeout,  # type: ignore[arg-type]

@@ -50,7 +50,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -58,9 +57,6 @@ from numpy.typing import ArrayLike
 from mocap_ros.core.config import TeleopSettings, default_of
 from mocap_ros.geometry.rotations import FloatArray, wrap_angle
 from mocap_ros.teleop.angles import angles_to_vector
-
-if TYPE_CHECKING:
-    from mocap_ros.core.config import TeleopSettings
 
 HOLD_REASONS: tuple[str, ...] = (
     "disabled",
@@ -84,24 +80,29 @@ HOLD_REASONS: tuple[str, ...] = (
 class SafetyParams:
     """Gate thresholds (seconds, radians, confidence in the estimator's units).
 
-    ``pose_timeout_auto``: the age budget is measured (`PoseAgeBudget`) within
-    [``pose_timeout_min``, ``pose_timeout_max``]; ``pose_timeout`` is then unused."""
+    ``pose_timeout``: seconds (a fixed age budget), or ``"auto"``: the budget is measured
+    (`PoseAgeBudget`) within [``pose_timeout_min``, ``pose_timeout_max``] and starts at the
+    cap. One field, as teleop_node's parameter, so a number given here is never overridden
+    by an auto default."""
 
-    # defaults: teleop_node's declared parameters (TeleopSettings), the one place they live;
-    # like the node, the age budget is measured (auto) and starts at its cap
-    pose_timeout: float = default_of(TeleopSettings, "pose_timeout_max")
+    # defaults: teleop_node's declared parameters (TeleopSettings), the one place they live
+    pose_timeout: float | str = default_of(TeleopSettings, "pose_timeout")
     clock_skew_tolerance: float = default_of(TeleopSettings, "clock_skew_tolerance")
     min_confidence: float = default_of(TeleopSettings, "min_confidence")
     max_jump: float = default_of(TeleopSettings, "max_jump")
     jump_window: float = default_of(TeleopSettings, "jump_window")
-    pose_timeout_auto: bool = default_of(TeleopSettings, "pose_timeout") == "auto"
     pose_timeout_max: float = default_of(TeleopSettings, "pose_timeout_max")
     pose_timeout_min: float = default_of(TeleopSettings, "pose_timeout_min")
 
     def __post_init__(self) -> None:
+        if isinstance(self.pose_timeout, str) and self.pose_timeout != "auto":
+            raise ValueError(f"SafetyParams.pose_timeout must be 'auto' or seconds, got "
+                             f"{self.pose_timeout!r}")
         for name in ("pose_timeout", "max_jump", "jump_window", "pose_timeout_max",
                      "pose_timeout_min"):
             v = getattr(self, name)
+            if name == "pose_timeout" and v == "auto":
+                continue
             if not (np.isfinite(v) and v > 0):
                 raise ValueError(f"SafetyParams.{name} must be finite and > 0, got {v}")
         if self.pose_timeout_min > self.pose_timeout_max:
@@ -111,16 +112,22 @@ class SafetyParams:
         if not np.isfinite(self.min_confidence):
             raise ValueError("SafetyParams.min_confidence must be finite")
 
+    @property
+    def pose_timeout_auto(self) -> bool:
+        return self.pose_timeout == "auto"
+
+    @property
+    def initial_timeout(self) -> float:
+        """The budget in force before anything is measured: the fixed one, or the cap."""
+        return self.pose_timeout_max if self.pose_timeout_auto else float(self.pose_timeout)
+
     @classmethod
     def from_settings(cls, s: TeleopSettings) -> SafetyParams:
-        """The gate's thresholds from teleop_node's settings (``pose_timeout: auto`` starts
-        at the cap until the budget is measured)."""
-        auto = s.pose_timeout == "auto"
-        return cls(pose_timeout=float(s.pose_timeout_max if auto else s.pose_timeout),
-                   clock_skew_tolerance=s.clock_skew_tolerance,
+        """The gate's thresholds from teleop_node's settings."""
+        return cls(pose_timeout=s.pose_timeout, clock_skew_tolerance=s.clock_skew_tolerance,
                    min_confidence=s.min_confidence, max_jump=s.max_jump,
-                   jump_window=s.jump_window, pose_timeout_auto=auto,
-                   pose_timeout_max=s.pose_timeout_max, pose_timeout_min=s.pose_timeout_min)
+                   jump_window=s.jump_window, pose_timeout_max=s.pose_timeout_max,
+                   pose_timeout_min=s.pose_timeout_min)
 
 
 class PoseAgeBudget:
@@ -240,8 +247,7 @@ class SafetyGate:
         )
         # in force now: the fixed pose_timeout, or the measured budget (auto) that the
         # controller sets after each pose
-        self.pose_timeout = (self.params.pose_timeout_max if self.params.pose_timeout_auto
-                             else self.params.pose_timeout)
+        self.pose_timeout = self.params.initial_timeout
         self._enabled = False
         self._last_angles: FloatArray | None = None
         self._last_command: FloatArray | None = None
