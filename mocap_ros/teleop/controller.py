@@ -627,7 +627,8 @@ class TeleopController:
                     if not cut.scaled:
                         break
                 if slid:
-                    vel = slide.velocity
+                    # the QP's round-off (1e-17 rad/s) must not read as motion: at rest is 0
+                    vel = np.where(np.abs(slide.velocity) <= 1e-12, 0.0, slide.velocity)
                     pos = cand_pos
                     self.limiter.reset(pos, vel, clamp=False)
                     self.collision_slides += 1
