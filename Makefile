@@ -8,7 +8,8 @@ TORCH_SPEC ?= torch==2.13.0
 IN_ENV := bash scripts/in_env.sh
 SETUP_INPUTS := pyproject.toml setup.py requirements.txt requirements-ros.txt \
 	requirements-mediapipe.txt package.xml \
-	CMakeLists.txt $(wildcard msg/*.msg) $(wildcard srv/*.srv) scripts/build_ros.sh Makefile
+	CMakeLists.txt $(wildcard msg/*.msg) $(wildcard srv/*.srv) scripts/build_ros.sh Makefile \
+	$(shell find scripts/ros_pkgs -type f)
 
 .PHONY: setup demo test lint bench clean
 setup: $(VENV)/.setup-done

@@ -103,9 +103,21 @@ def test_up_console_arms_and_the_terminal_sees_it(tmp_path):
                  "sys.exit(main())", "teleop", "status", "--watch"],
                 env=dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID)), stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE)  # bytes: text mode would turn each \r into \n
-            time.sleep(6.0)
+            # wait on the state (three rewrites of the line seen), not on a delay
+            seen = bytearray()
+            os.set_blocking(watch.stdout.fileno(), False)
+            deadline = time.monotonic() + 30.0
+            while seen.count(b"\r") < 3 and time.monotonic() < deadline \
+                    and watch.poll() is None:
+                chunk = watch.stdout.read()
+                if chunk:
+                    seen += chunk
+                else:
+                    time.sleep(0.05)
+            os.set_blocking(watch.stdout.fileno(), True)
             watch.send_signal(signal.SIGINT)
-            w_out, w_err = (b.decode() for b in watch.communicate(timeout=20))
+            rest_out, w_err = watch.communicate(timeout=20)
+            w_out, w_err = (bytes(seen) + rest_out).decode(), w_err.decode()
             # one line, rewritten in place
             assert watch.returncode == 0 and w_out.count("\r") >= 3, (w_out, w_err)
             assert "\n" not in w_out.rstrip("\n") and "fr3: ENABLED" in w_out

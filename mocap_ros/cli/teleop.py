@@ -37,9 +37,19 @@ def _call(node: Any, executor: Any, service: str, enabled: bool, timeout: float
             return False, f"no {service} within {timeout:g} s (is teleop_node running?)"
         executor.spin_once(timeout_sec=0.05)
     future = client.call_async(SetBool.Request(data=enabled))
+    # the answer gets its own deadline: enabling may wait for the operator lock
+    # (operator_lock_timeout) after the service was found
+    answer_deadline = time.monotonic() + timeout
     while not future.done():
-        if time.monotonic() > deadline:
-            return False, f"{service} did not answer within {timeout:g} s"
+        if time.monotonic() > answer_deadline:
+            if not enabled:
+                return False, f"{service} did not answer within {timeout:g} s"
+            # the request is out: teleop could still arm after we gave up. Disarm instead of
+            # leaving an armed robot nobody asked for.
+            client.call_async(SetBool.Request(data=False))
+            executor.spin_once(timeout_sec=0.2)
+            return False, (f"{service} did not answer within {timeout:g} s: a disable was "
+                           "sent so that the late enable cannot arm teleop")
         executor.spin_once(timeout_sec=0.05)
     r = future.result()
     return bool(r.success), str(r.message)

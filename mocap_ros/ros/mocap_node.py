@@ -465,7 +465,7 @@ def _stamp_s(msg: object) -> float:
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(MocapNode, "mocap_node", args)
+    return run_node(MocapNode, "mocap_node", args, quiet_native=True)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -32,12 +32,14 @@ def publish_unless_shut_down(node: Node, publisher: object, msg: object) -> bool
     return True
 
 
-def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
+def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None, *,
+             quiet_native: bool = False) -> int:
     """Exit code 1 with the reason on stderr when the node cannot start (bad parameter,
     missing model files); 0 after Ctrl-C / SIGTERM or an external shutdown, also when the
     signal comes again during the shutdown (a terminal's Ctrl-C reaches the whole process
-    group and ``ros2 launch`` sends its own SIGINT on top)."""
-    return run_node_until_signal(factory, name, args)
+    group and ``ros2 launch`` sends its own SIGINT on top). ``quiet_native``: see
+    ``run_node_until_signal``."""
+    return run_node_until_signal(factory, name, args, quiet_native=quiet_native)
 
 
 class SignalCount:
@@ -87,16 +89,21 @@ class SignalCount:
 
 def run_node_until_signal(factory: Callable[[], N], name: str, args: list[str] | None = None,
                           on_stop: Callable[[N, Executor, Callable[[], bool]], bool | None]
-                          | None = None) -> int:
+                          | None = None, *, quiet_native: bool = False) -> int:
     """Like ``run_node``, but with our own SIGINT/SIGTERM handling: a signal only ends the spin
     loop, so ``on_stop(node, executor, give_up)`` can still step the node (e.g. brake a robot to
     rest) before the context goes down; ``give_up()`` turns true at a second signal. rclpy's
     handlers would shut the context down at once, mid-motion and sometimes mid-publish
     (RCLError). Exit code 1 with the reason on stderr when the node cannot start, and 1 when
     ``on_stop`` returns False (it did not finish: a robot left moving); 0 after a signal or an
-    external shutdown."""
+    external shutdown.
+
+    ``quiet_native``: filter MediaPipe's native start-up chatter off stderr (unless
+    MOCAP_ROS_VERBOSE). Only for processes that load MediaPipe: the filter routes fd 2
+    through a thread, and a node that moves a robot keeps its stderr direct, so its last
+    words before a crash are never left in a pipe."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    if not verbose_from_env():
+    if quiet_native and not verbose_from_env():
         quiet_native_logs()  # before the factory: MediaPipe prints while models load
     try:
         node = factory()

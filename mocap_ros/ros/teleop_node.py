@@ -237,6 +237,9 @@ class TeleopNode(Node):
         res = await self._call_lock()
         if seq != self._operator_arming or (rearm and not self.controller.enabled):
             # disabled (by ~/enable false or a shutdown), or another ~/enable, meanwhile
+            if (res is not None and res.success and not self.controller.enabled
+                    and self._operator_arming in (0, seq)):
+                self._operator_release()  # mocap_node must not keep a lock nobody armed
             response.success = False
             response.message = "not enabled: superseded while waiting for the operator lock"
             return response

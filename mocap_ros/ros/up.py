@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -344,6 +345,9 @@ def _sim_params(teleop: str | None, robot_yaml: Path | None) -> dict[str, str]:
 
     model = (yaml.safe_load(Path(robot_yaml).read_text()) or {}).get("model") or {}
     robot = teleop if teleop in ("fr3", "g1") else str(model.get("source", ""))
+    relative = Path(robot)
+    if robot and not relative.is_absolute() and (Path(robot_yaml).parent / relative).is_file():
+        robot = str(Path(robot_yaml).parent / relative)  # as teleop_node reads it
     if not robot:
         raise ValueError(f"--sim: {robot_yaml} names no robot model (model: source:)")
     return {"robot": robot, "limits_config": str(robot_yaml)}
@@ -358,7 +362,10 @@ def _brake_teleop(nodes: list, executor: SingleThreadedExecutor | None, ctx: Con
     if not teleops:
         return None
     if executor is None or not ctx.ok():
-        return not any(n.controller.stopping for n in teleops)
+        # nothing can brake now: at rest only if no teleop was armed or still moving
+        return not any(n.controller.enabled or n.controller.stopping
+                       or bool(np.any(n.controller.limiter.velocities != 0.0))
+                       for n in teleops)
     from mocap_ros.ros.teleop_node import brake_to_rest
 
     ok = True

@@ -431,6 +431,7 @@ def run_processes(spec: RunSpec, record: LoopRecord, duration: float,
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
 
+    from mocap_ros.ros import bringup
     from mocap_ros.ros.up import (
         _context_args,
         _param_text,
@@ -461,11 +462,12 @@ def run_processes(spec: RunSpec, record: LoopRecord, duration: float,
     try:
         node = make_recorder(ctx, record)
         executor.add_node(node)
+        # wired as up (and teleop.launch.py) wires them: one builder, like for like
+        wiring = bringup.teleop_bringup(robot_yaml, teleop=spec.teleop_overrides)
         for module, params in (
                 ("mocap_ros.ros.sim_robot", _sim_params(spec.robot, robot_yaml)),
-                ("mocap_ros.ros.teleop_node", {"robot_config": str(robot_yaml),
-                                               **spec.teleop_overrides}),
-                ("mocap_ros.ros.mocap_node", spec.mocap_overrides),
+                ("mocap_ros.ros.teleop_node", wiring.teleop),
+                ("mocap_ros.ros.mocap_node", {**wiring.mocap, **spec.mocap_overrides}),
                 ("mocap_ros.ros.camera_node", {"source": f"synthetic:{spec.script}",
                                                **spec.camera_overrides})):
             children.append(subprocess.Popen(cmd(module, params), env=env,
