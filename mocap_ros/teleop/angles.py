@@ -162,13 +162,21 @@ MIRROR_NEGATED: frozenset[str] = frozenset({"torso_yaw", "head_yaw"})
 # rotation 80) widened by roughly 20-30 deg for estimator noise. A pose outside them is a
 # misdetection (e.g. a forearm "twisted" past +-pi), never motion to follow: the safety
 # gate refuses it as "out_of_range" (only for the angles the robot map follows).
+# An arm raised overhead may pass vertical a little (shoulder flexion/abduction up to ~200
+# deg with the spine's help); the chart's swing flips there (see continue_overhead).
+OVERHEAD_PAST = 0.35
+# Swings of at least this magnitude are near the chart's singularity (arm straight up).
+OVERHEAD_NEAR = np.pi - 0.5
+
 ANATOMICAL_RANGES: dict[str, tuple[float, float]] = {
     **{
         f"{side}_{name}": bounds
         for side in ("left", "right")
         for name, bounds in (
-            ("shoulder_flexion", (-1.45, np.pi)),
-            ("shoulder_abduction", (-0.9, np.pi)),
+            # the upper bounds go OVERHEAD_PAST past vertical: reachable only by continuing a
+            # near-vertical pose (`continue_overhead`); the chart itself stops at pi
+            ("shoulder_flexion", (-1.45, np.pi + OVERHEAD_PAST)),
+            ("shoulder_abduction", (-0.9, np.pi + OVERHEAD_PAST)),
             ("shoulder_rotation", (-1.95, 1.95)),
             ("elbow_flexion", (-0.45, 3.0)),
             ("forearm_pronation", (-2.0, 2.0)),
@@ -227,6 +235,34 @@ def _left_arm_angles(
         "wrist_flexion": float(-w[2]),
         "wrist_deviation": float(w[1]),
     }
+
+
+def continue_overhead(angles: Mapping[str, float], previous: Mapping[str, float] | None
+                      ) -> dict[str, float]:
+    """``angles`` with each shoulder's swing continued across the chart's one singularity.
+
+    The swing (flexion, abduction) is the shortest rotation from the hanging arm, so an arm
+    a few degrees past straight up reads as the opposite swing: +185 deg of flexion arrives
+    as -175. Where ``previous`` (the last accepted pose) had that shoulder near the
+    singularity (|swing| >= OVERHEAD_NEAR) and the new swing, also near it, points the other
+    way, it is expressed the other way round: magnitude 2 pi - |s| on the previous side (the
+    same rotation; the twist is unchanged). Nothing else changes; with no previous pose, or
+    one away from the singularity, nothing is continued (the range check then refuses it).
+    """
+    out = dict(angles)
+    if previous is None:
+        return out
+    for side in ("left", "right"):
+        f, a = f"{side}_shoulder_flexion", f"{side}_shoulder_abduction"
+        if not all(k in angles and k in previous for k in (f, a)):
+            continue
+        new = np.array([angles[f], angles[a]], dtype=np.float64)
+        old = np.array([previous[f], previous[a]], dtype=np.float64)
+        mag_new, mag_old = float(np.linalg.norm(new)), float(np.linalg.norm(old))
+        if mag_new >= OVERHEAD_NEAR and mag_old >= OVERHEAD_NEAR and float(new @ old) < 0.0:
+            cont = new * (1.0 - 2.0 * np.pi / mag_new)
+            out[f], out[a] = float(cont[0]), float(cont[1])
+    return out
 
 
 def _left_arm_rotations(a: Mapping[str, float]) -> tuple[FloatArray, FloatArray, FloatArray]:

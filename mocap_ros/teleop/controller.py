@@ -127,6 +127,7 @@ from mocap_ros.geometry.rotations import FloatArray, quat_to_matrix
 from mocap_ros.teleop.angles import (
     ANATOMICAL_RANGES,
     ANGLE_JOINTS,
+    continue_overhead,
     local_rotations_to_angles,
 )
 from mocap_ros.teleop.filters import KalmanParams, OneEuroParams, RateLimiter, make_filter
@@ -408,6 +409,15 @@ class TeleopController:
             angles = None
         if angles is not None and not all(np.isfinite(v) for v in angles.values()):
             angles = None  # a degenerate (e.g. zero) quaternion anywhere: invalid pose
+        previous_stamp = self.gate.last_accepted_stamp
+        try:
+            since = float(stamp_s) - previous_stamp if previous_stamp is not None else np.nan
+        except (TypeError, ValueError):
+            since = np.nan
+        if angles is not None and 0.0 < since <= self.gate.params.jump_window:
+            # an arm just past straight up: continued from the recent accepted pose, not
+            # read as the opposite swing (angles.continue_overhead)
+            angles = continue_overhead(angles, self.last_angles)
         command: FloatArray | None = None
         if angles is None:
             vec = np.full(len(self._followed), np.nan)
@@ -417,7 +427,6 @@ class TeleopController:
                 command = self.map.command(angles)
         if joint_confidence is not None:
             confidence = used_confidence(joint_confidence, self.used_joints)
-        previous_stamp = self.gate.last_accepted_stamp
         decision = self.gate.check(
             stamp_s, now_s, bool(valid) and angles is not None, confidence, vec, command,
             refusal=refusal,
