@@ -62,6 +62,13 @@ CANONICAL_JOINTS: tuple[str, ...] = (
     "right_ankle",
 )
 _J = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
+_TORSO_JOINTS = tuple(_J[n] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
+
+
+def _points(joints_2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 2D joints as floats and which of them are known (finite)."""
+    j = np.asarray(joints_2d, np.float64)
+    return j, np.isfinite(j).all(-1)
 # BlazePose-33 landmark index of each canonical joint (person's left = landmark 11, 13, ...)
 BLAZEPOSE_INDEX: tuple[int, ...] = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 # SMPL-24 joint index of each canonical joint (mocap_ros.core.skeleton.JOINT_NAMES)
@@ -222,11 +229,9 @@ def region_polygons(joints_2d: np.ndarray) -> dict[str, list[np.ndarray]]:
     ``thighs``: a band around each hip -> knee segment, 0.15 x its length either side, its
     ends trimmed by 15 %.
     """
-    j = np.asarray(joints_2d, np.float64)
-    ok = np.isfinite(j).all(-1)
+    j, ok = _points(joints_2d)
     out: dict[str, list[np.ndarray]] = {}
-    ls, rs, lh, rh = (_J[n] for n in ("left_shoulder", "right_shoulder", "left_hip",
-                                      "right_hip"))
+    ls, rs, lh, rh = _TORSO_JOINTS
     if ok[ls] and ok[rs]:
         if ok[lh] and ok[rh]:
             quad = np.stack([j[ls], j[rs], j[rh], j[lh]])
@@ -272,10 +277,8 @@ def head_polygon(joints_2d: np.ndarray) -> np.ndarray | None:
     the shoulder centre along the body's up direction (hip centre -> shoulder centre; image
     up without the hips). Adult proportions: the head is ~0.45 torso lengths tall, the chin
     ~0.2 above the shoulder line. None without both shoulders."""
-    j = np.asarray(joints_2d, np.float64)
-    ok = np.isfinite(j).all(-1)
-    ls, rs, lh, rh = (_J[n] for n in ("left_shoulder", "right_shoulder", "left_hip",
-                                      "right_hip"))
+    j, ok = _points(joints_2d)
+    ls, rs, lh, rh = _TORSO_JOINTS
     if not (ok[ls] and ok[rs]):
         return None
     top = (j[ls] + j[rs]) / 2
@@ -351,10 +354,8 @@ def texture_histogram(image: np.ndarray, joints_2d: np.ndarray) -> np.ndarray | 
     gradient orientations weighted by gradient magnitude (ORIENT_BINS, unsigned) and (2)
     a histogram of uniform LBP-8 codes. Each part sums to 0.5. None without a torso or when
     it lies mostly outside the image."""
-    j = np.asarray(joints_2d, np.float64)
-    ok = np.isfinite(j).all(-1)
-    ls, rs, lh, rh = (_J[n] for n in ("left_shoulder", "right_shoulder", "left_hip",
-                                      "right_hip"))
+    j, ok = _points(joints_2d)
+    ls, rs, lh, rh = _TORSO_JOINTS
     if not (ok[ls] and ok[rs]):
         return None
     if ok[lh] and ok[rh]:
