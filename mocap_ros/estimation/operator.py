@@ -69,6 +69,20 @@ def _points(joints_2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The 2D joints as floats and which of them are known (finite)."""
     j = np.asarray(joints_2d, np.float64)
     return j, np.isfinite(j).all(-1)
+
+
+def _torso_quad(j: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
+    """Shoulders -> hips quadrilateral shrunk by 20 % (the clothing, not its edges); without
+    the hips a square below the shoulders; None without both shoulders."""
+    ls, rs, lh, rh = _TORSO_JOINTS
+    if not (ok[ls] and ok[rs]):
+        return None
+    if ok[lh] and ok[rh]:
+        quad = np.stack([j[ls], j[rs], j[rh], j[lh]])
+    else:
+        down = np.linalg.norm(j[ls] - j[rs])
+        quad = np.stack([j[ls], j[rs], j[rs] + (0, down), j[ls] + (0, down)])
+    return _shrink(quad, 0.2)
 # BlazePose-33 landmark index of each canonical joint (person's left = landmark 11, 13, ...)
 BLAZEPOSE_INDEX: tuple[int, ...] = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 # SMPL-24 joint index of each canonical joint (mocap_ros.core.skeleton.JOINT_NAMES)
@@ -231,14 +245,8 @@ def region_polygons(joints_2d: np.ndarray) -> dict[str, list[np.ndarray]]:
     """
     j, ok = _points(joints_2d)
     out: dict[str, list[np.ndarray]] = {}
-    ls, rs, lh, rh = _TORSO_JOINTS
-    if ok[ls] and ok[rs]:
-        if ok[lh] and ok[rh]:
-            quad = np.stack([j[ls], j[rs], j[rh], j[lh]])
-        else:
-            down = np.linalg.norm(j[ls] - j[rs])
-            quad = np.stack([j[ls], j[rs], j[rs] + (0, down), j[ls] + (0, down)])
-        quad = _shrink(quad, 0.2)
+    quad = _torso_quad(j, ok)
+    if quad is not None:
         # seen from the side the quadrilateral collapses to a sliver (shoulders and hips
         # overlap): add a band around the spine line, 0.2 x its length either side
         top, bottom = (quad[0] + quad[1]) / 2, (quad[2] + quad[3]) / 2
@@ -354,16 +362,9 @@ def texture_histogram(image: np.ndarray, joints_2d: np.ndarray) -> np.ndarray | 
     gradient orientations weighted by gradient magnitude (ORIENT_BINS, unsigned) and (2)
     a histogram of uniform LBP-8 codes. Each part sums to 0.5. None without a torso or when
     it lies mostly outside the image."""
-    j, ok = _points(joints_2d)
-    ls, rs, lh, rh = _TORSO_JOINTS
-    if not (ok[ls] and ok[rs]):
+    quad = _torso_quad(*_points(joints_2d))
+    if quad is None:
         return None
-    if ok[lh] and ok[rh]:
-        quad = np.stack([j[ls], j[rs], j[rh], j[lh]])
-    else:
-        down = np.linalg.norm(j[ls] - j[rs])
-        quad = np.stack([j[ls], j[rs], j[rs] + (0, down), j[ls] + (0, down)])
-    quad = _shrink(quad, 0.2)
     height, width = image.shape[:2]
     inside = (quad[:, 0] >= 0) & (quad[:, 0] < width) & (quad[:, 1] >= 0) & \
         (quad[:, 1] < height)
