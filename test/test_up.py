@@ -203,17 +203,16 @@ def test_signal_while_teleop_tracks_brakes_and_leaves_nothing(tmp_path, sig):
 
     from ros_helpers import make_executor, ros_context, wait_for
 
-    video = write_person_video(tmp_path / "clip.mp4", n=15, fps=15.0, size=256)
-    # the context's parameter files give each node its own section: teleop_node's here.
-    # pose_timeout: a frame takes ~0.2 s through MediaPipe on 2 shared cores, and the stamps
-    # are the capture time, so the default 0.25 s would hold for "stale" instead;
-    # min_confidence: the astronaut's hands are half hidden (this test is about the signal)
+    # the synthetic operator (the estimator finds it with confidence >= 0.8 on every frame):
+    # this test is about the signal, so the person in view must reliably be followed (a clip
+    # of the astronaut photo, half-hidden hands, was refused as low_confidence once in four
+    # full runs). The context's parameter files give each node its own section: teleop_node's
+    # here. pose_timeout: poses take up to ~0.5 s on 2 shared cores under the whole suite.
     config = tmp_path / "params.yaml"
     config.write_text((ROOT / "config" / "mocap.yaml").read_text()
-                      + "teleop_node:\n  ros__parameters:\n    pose_timeout: 2.0\n"
-                      "    min_confidence: 0.1\n")
+                      + "teleop_node:\n  ros__parameters:\n    pose_timeout: 2.0\n")
     log = tmp_path / "up.log"
-    proc = _start_up("--camera", str(video), "--loop", "--teleop", "g1", "--sim",
+    proc = _start_up("--camera", "synthetic:raise", "--loop", "--teleop", "g1", "--sim",
                      "--camera-process", "--config", str(config), log=log)
     status: list = []
     commands: list = []
